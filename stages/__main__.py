@@ -1,0 +1,74 @@
+"""Run one pipeline stage: `python -m stages <stage> [arguments]` (what `dvc.yaml` calls).
+
+Stages: download, prepare, train, evaluate, plot, report, and `check`, which validates
+`params.yaml` (every model built against Keras) without touching any data.
+A user error (bad params, bad data) prints one clear message and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+
+from stages.errors import StageError
+
+STAGES = ("download", "prepare", "train", "evaluate", "plot", "report", "check")
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
+
+
+@contextlib.contextmanager
+def _native_stderr_quiet() -> Iterator[None]:
+    """Hold back what C++ libraries write to file descriptor 2, and replay it only on failure.
+
+    TensorFlow's oneDNN, CUDA-probing and CPU-feature notices are written by C++ before Python
+    logging can be configured, and TF_CPP_MIN_LOG_LEVEL no longer silences all of them.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in STAGES:
+        print(f"usage: python -m stages {{{','.join(STAGES)}}} [arguments]", file=sys.stderr)
+        return 2
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_Formatter("%(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    with _native_stderr_quiet():
+        module = importlib.import_module(f"stages.{argv[0]}")
+        if "tensorflow" in sys.modules:
+            # The first device query prints the CUDA and CPU-feature notices; do it while quiet.
+            sys.modules["tensorflow"].config.list_physical_devices()
+    try:
+        module.main(argv[1:])
+    except StageError as error:
+        logging.getLogger("stages").error(str(error))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The notebook's final comparison table, built from declarations and metrics (pure functions).
+
+`rows` joins each model's declaration (conv layers, activation, optimizer) with its evaluation
+metrics and training summary; `markdown_table` renders them; `metrics_by_model` is the
+`reports/summary.json` DVC metric, keyed by model name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from stages.config import ModelSpec
+
+SUMMARY_METRICS = (
+    "test_accuracy", "test_loss", "train_accuracy", "train_loss",
+    "train_accuracy_inference", "train_loss_inference", "params", "epochs", "train_seconds",
+)
+
+
+def describe(spec: ModelSpec) -> dict[str, Any]:
+    """The table columns a declaration gives: conv layers, their activation, optimizer, initialisers."""
+    convolutions = [layer for layer in spec.layers if layer.class_name.startswith("Conv")]
+    activations = sorted({str(layer.arguments.get("activation", "linear")) for layer in convolutions})
+    initializers = sorted({str(layer.arguments.get("kernel_initializer", "glorot_uniform")) for layer in spec.layers if layer.class_name in ("Conv2D", "Dense")})
+    return {
+        "conv_layers": len(convolutions),
+        "activation": ", ".join(activations) if activations else "-",
+        "optimizer": spec.optimizer.class_name,
+        "learning_rate": spec.optimizer.arguments.get("learning_rate"),
+        "initializer": ", ".join(initializers),
+    }
+
+
+def rows(models: Mapping[str, ModelSpec], metrics: Mapping[str, Mapping[str, Any]], fits: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model, in declaration order."""
+    table = []
+    for name, spec in models.items():
+        fit = fits[name]
+        row = {"model": name, **describe(spec), **metrics[name]}
+        row.update(params=fit["params"], epochs=fit["epochs"], train_seconds=fit["train_seconds"], precision=fit["precision"])
+        table.append(row)
+    return table
+
+
+def metrics_by_model(table: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {row["model"]: {key: row[key] for key in SUMMARY_METRICS} for row in table}
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m {rest:02d}s" if minutes else f"{rest}s"
+
+
+def markdown_table(table: list[dict[str, Any]]) -> str:
+    """The notebook's table (train columns from the last epoch's log) plus size, epochs and time."""
+    header = ["Model", "Conv layers", "Activation", "Optimizer", "Train loss", "Test loss", "Train accuracy", "Test accuracy", "Params", "Epochs", "Training time"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", "--:", "---", "---", "--:", "--:", "--:", "--:", "--:", "--:", "--:"]) + "|"]
+    for row in table:
+        optimizer = f"{row['optimizer']} ({row['learning_rate']:g})" if row["learning_rate"] is not None else row["optimizer"]
+        cells = [
+            row["model"], str(row["conv_layers"]), row["activation"], optimizer,
+            f"{row['train_loss']:.4f}", f"{row['test_loss']:.4f}", _percent(row["train_accuracy"]), _percent(row["test_accuracy"]),
+            f"{row['params']:,}", str(row["epochs"]), _duration(row["train_seconds"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(table: list[dict[str, Any]], train_images: int, test_images: int) -> str:
+    return (
+        "# Model comparison\n\n"
+        f"Trained on {train_images:,} images, tested on {test_images:,}. Train loss and accuracy are the last "
+        "epoch's training log, as in the notebook's table; `reports/summary.json` also has a clean "
+        "inference pass over the training images (`train_*_inference`).\n\n" + markdown_table(table)
+    )
