@@ -99,9 +99,7 @@ def _make_layer(spec: LayerSpec, path: str) -> tuple[layers.Layer | None, list[t
     arguments_path = f"{path}.{spec.class_name}"
     accepted = _accepted_arguments(cls, _BASE_LAYER_ARGUMENTS)
     problems = [
-        (f"{arguments_path}.{key}", f"{spec.class_name} has no argument {key!r}{_suggestion(key, accepted)}")
-        for key in arguments
-        if key not in accepted
+        (f"{arguments_path}.{key}", f"{spec.class_name} has no argument {key!r}{_suggestion(key, accepted)}") for key in arguments if key not in accepted
     ]
     problems += _type_problems(cls, arguments, arguments_path)
     if problems:
@@ -120,11 +118,7 @@ def _make_optimizer(spec: OptimizerSpec, path: str) -> tuple[optimizers.Optimize
         return None, [(f"{path}.name", f"unknown Keras optimizer {spec.class_name!r}{hint}")]
     arguments = dict(spec.arguments)
     accepted = _accepted_arguments(cls, ())
-    problems = [
-        (f"{path}.{key}", f"{spec.class_name} has no argument {key!r}{_suggestion(key, accepted)}")
-        for key in arguments
-        if key not in accepted
-    ]
+    problems = [(f"{path}.{key}", f"{spec.class_name} has no argument {key!r}{_suggestion(key, accepted)}") for key in arguments if key not in accepted]
     problems += _type_problems(cls, arguments, path)
     if problems:
         return None, problems
@@ -165,7 +159,9 @@ def _assemble(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int) -
         if any(size is not None and size < 1 for size in tensor.shape):
             return None, [(layer_path, f"output shape {tuple(tensor.shape)} has an empty dimension; the image has shrunk below one pixel")]
     if tuple(tensor.shape) != (None, num_classes):
-        return None, [(f"{path}.layers[{len(built) - 1}]", f"the model must end in one score per class, shape (None, {num_classes}); it ends in {tuple(tensor.shape)}")]
+        return None, [
+            (f"{path}.layers[{len(built) - 1}]", f"the model must end in one score per class, shape (None, {num_classes}); it ends in {tuple(tensor.shape)}")
+        ]
 
     model = keras.Sequential([keras.Input(shape=input_shape), *built], name=spec.name)
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
@@ -188,4 +184,3 @@ def validate_models(models: dict[str, ModelSpec], input_shape: tuple[int, ...] =
     keras.backend.clear_session()
     if problems:
         raise ParamsError(problems)
-

@@ -196,7 +196,7 @@ def _parse_class_and_arguments(raw: Any, path: str, checker: _Checker) -> tuple[
     if not isinstance(raw, Mapping) or len(raw) != 1:
         checker.add(path, f"expected a single-key mapping {{LayerClass: {{arguments}}}}, got {_describe(raw)}")
         return None
-    (class_name, arguments), = raw.items()
+    ((class_name, arguments),) = raw.items()
     if not isinstance(class_name, str):
         checker.add(path, f"layer class name must be a string, got {_describe(class_name)}")
         return None

@@ -40,7 +40,9 @@ def class_accuracy(labels: np.ndarray, predictions: np.ndarray, num_classes: int
     return result
 
 
-def evaluate(model: keras.Model, train: dict[str, np.ndarray], test: dict[str, np.ndarray], history: dict[str, list[float]], batch_size: int) -> tuple[dict[str, Any], np.ndarray]:
+def evaluate(
+    model: keras.Model, train: dict[str, np.ndarray], test: dict[str, np.ndarray], history: dict[str, list[float]], batch_size: int
+) -> tuple[dict[str, Any], np.ndarray]:
     """Return the metrics and the predicted test classes."""
     test_loss, test_accuracy = model.evaluate(test["x"], test["y"], batch_size=batch_size, verbose=0)
     train_loss, train_accuracy = model.evaluate(train["x"], train["y"], batch_size=batch_size, verbose=0)
@@ -80,4 +82,11 @@ def main(argv: list[str]) -> None:
     write_json(args.out / "confusion.json", confusion_rows(test["y"], predictions))
     write_json(args.out / "class_accuracy.json", class_accuracy(test["y"], predictions))
     write_json(args.out / "metrics.json", metrics)
-    logger.info("%s: test loss %.4f accuracy %.4f | train loss %.4f accuracy %.4f (last epoch)", args.model_name, metrics["test_loss"], metrics["test_accuracy"], metrics["train_loss"], metrics["train_accuracy"])
+    logger.info(
+        "%s: test loss %.4f accuracy %.4f | train loss %.4f accuracy %.4f (last epoch)",
+        args.model_name,
+        metrics["test_loss"],
+        metrics["test_accuracy"],
+        metrics["train_loss"],
+        metrics["train_accuracy"],
+    )

@@ -15,6 +15,7 @@ Whatever the source, the four arrays must match the known digests before anythin
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import pickle
@@ -70,7 +71,6 @@ def check_arrays(arrays: Mapping[str, np.ndarray], origin: str) -> dict[str, str
     missing = [name for name in ARRAY_NAMES if name not in arrays]
     if missing:
         raise DataError(f"{origin}: missing array(s) {', '.join(missing)}; expected {', '.join(ARRAY_NAMES)}")
-    digests = {}
     for name in ARRAY_NAMES:
         array = arrays[name]
         if array.dtype != np.uint8:
@@ -79,9 +79,14 @@ def check_arrays(arrays: Mapping[str, np.ndarray], origin: str) -> dict[str, str
             raise DataError(f"{origin}: {name} has shape {array.shape}, expected {EXPECTED_SHAPES[name]}")
         if name.startswith("y") and array.max() > 9:
             raise DataError(f"{origin}: {name} has labels up to {array.max()}, expected 0-9")
-        digests[name] = sha256_array(array)
+    digests = {}
+    for name in ARRAY_NAMES:
+        digests[name] = sha256_array(arrays[name])
         if digests[name] != EXPECTED_SHA256[name]:
-            raise DataError(f"{origin}: {name} fails its SHA-256 check (got {digests[name][:16]}..., expected {EXPECTED_SHA256[name][:16]}...): the file is corrupt or not MNIST")
+            raise DataError(
+                f"{origin}: {name} fails its SHA-256 check (got {digests[name][:16]}..., expected {EXPECTED_SHA256[name][:16]}...): "
+                "the file is corrupt or not MNIST"
+            )
     return digests
 
 
@@ -94,6 +99,8 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
             ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
             ("numpy", "ndarray"): np.ndarray,
             ("numpy", "dtype"): np.dtype,
+            # Protocol-2 pickles written by Python 3 encode raw bytes with this pure function.
+            ("_codecs", "encode"): codecs.encode,
         }
         try:
             return allowed[(module, name)]

@@ -13,8 +13,15 @@ from typing import Any
 from stages.config import ModelSpec
 
 SUMMARY_METRICS = (
-    "test_accuracy", "test_loss", "train_accuracy", "train_loss",
-    "train_accuracy_inference", "train_loss_inference", "params", "epochs", "train_seconds",
+    "test_accuracy",
+    "test_loss",
+    "train_accuracy",
+    "train_loss",
+    "train_accuracy_inference",
+    "train_loss_inference",
+    "params",
+    "epochs",
+    "train_seconds",
 )
 
 
@@ -22,7 +29,9 @@ def describe(spec: ModelSpec) -> dict[str, Any]:
     """The table columns a declaration gives: conv layers, their activation, optimizer, initialisers."""
     convolutions = [layer for layer in spec.layers if layer.class_name.startswith("Conv")]
     activations = sorted({str(layer.arguments.get("activation", "linear")) for layer in convolutions})
-    initializers = sorted({str(layer.arguments.get("kernel_initializer", "glorot_uniform")) for layer in spec.layers if layer.class_name in ("Conv2D", "Dense")})
+    initializers = sorted(
+        {str(layer.arguments.get("kernel_initializer", "glorot_uniform")) for layer in spec.layers if layer.class_name in ("Conv2D", "Dense")}
+    )
     return {
         "conv_layers": len(convolutions),
         "activation": ", ".join(activations) if activations else "-",
@@ -58,14 +67,34 @@ def _duration(seconds: float) -> str:
 
 def markdown_table(table: list[dict[str, Any]]) -> str:
     """The notebook's table (train columns from the last epoch's log) plus size, epochs and time."""
-    header = ["Model", "Conv layers", "Activation", "Optimizer", "Train loss", "Test loss", "Train accuracy", "Test accuracy", "Params", "Epochs", "Training time"]
+    header = [
+        "Model",
+        "Conv layers",
+        "Activation",
+        "Optimizer",
+        "Train loss",
+        "Test loss",
+        "Train accuracy",
+        "Test accuracy",
+        "Params",
+        "Epochs",
+        "Training time",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", "--:", "---", "---", "--:", "--:", "--:", "--:", "--:", "--:", "--:"]) + "|"]
     for row in table:
         optimizer = f"{row['optimizer']} ({row['learning_rate']:g})" if row["learning_rate"] is not None else row["optimizer"]
         cells = [
-            row["model"], str(row["conv_layers"]), row["activation"], optimizer,
-            f"{row['train_loss']:.4f}", f"{row['test_loss']:.4f}", _percent(row["train_accuracy"]), _percent(row["test_accuracy"]),
-            f"{row['params']:,}", str(row["epochs"]), _duration(row["train_seconds"]),
+            row["model"],
+            str(row["conv_layers"]),
+            row["activation"],
+            optimizer,
+            f"{row['train_loss']:.4f}",
+            f"{row['test_loss']:.4f}",
+            _percent(row["train_accuracy"]),
+            _percent(row["test_accuracy"]),
+            f"{row['params']:,}",
+            str(row["epochs"]),
+            _duration(row["train_seconds"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -20,8 +20,8 @@ from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
 from stages.builder import build_model, validate_models
-from stages.errors import StageError
 from stages.config import ModelSpec, ParamsError, TrainParams, load_params
+from stages.errors import StageError
 from stages.history import FIT_SUMMARY
 from stages.io import atomic_path, read_npz, write_json
 
@@ -53,8 +53,15 @@ class EpochLog(keras.callbacks.Callback):
         logs = logs or {}
         logger.info(
             "%s epoch %d/%d: loss %.4f accuracy %.4f | val_loss %.4f val_accuracy %.4f | %.1f s, %.0f images/s",
-            self.name, epoch + 1, self.epochs, logs.get("loss", math.nan), logs.get("accuracy", math.nan),
-            logs.get("val_loss", math.nan), logs.get("val_accuracy", math.nan), seconds, self.train_images / seconds,
+            self.name,
+            epoch + 1,
+            self.epochs,
+            logs.get("loss", math.nan),
+            logs.get("accuracy", math.nan),
+            logs.get("val_loss", math.nan),
+            logs.get("val_accuracy", math.nan),
+            seconds,
+            self.train_images / seconds,
         )
         if not math.isfinite(logs.get("loss", 0.0)):
             self.diverged_at = epoch + 1
@@ -86,7 +93,10 @@ def fit(
     )
     seconds = time.perf_counter() - started
     if epoch_log.diverged_at is not None:
-        raise TrainingDiverged(f"{spec.name}: the training loss became NaN at epoch {epoch_log.diverged_at}; history so far is in {log_dir}. Lower the learning rate in models.{spec.name}.optimizer.")
+        raise TrainingDiverged(
+            f"{spec.name}: the training loss became NaN at epoch {epoch_log.diverged_at}; history so far is in {log_dir}. "
+            f"Lower the learning rate in models.{spec.name}.optimizer."
+        )
     summary = {
         "model": spec.name,
         "epochs": len(epoch_log.epoch_seconds),
@@ -118,7 +128,9 @@ def main(argv: list[str]) -> None:
     train = read_npz(args.data / "train.npz")
     test = read_npz(args.data / "test.npz")
     spec = params.models[args.model_name]
-    logger.info("%s: training on %d images for %d epochs (batch %d, %s)", spec.name, len(train["y"]), params.train.epochs, params.train.batch_size, spec.precision)
+    logger.info(
+        "%s: training on %d images for %d epochs (batch %d, %s)", spec.name, len(train["y"]), params.train.epochs, params.train.batch_size, spec.precision
+    )
     model, summary = fit(spec, params.train, train, test, args.log)
     with atomic_path(args.model) as temporary:
         model.save(temporary)

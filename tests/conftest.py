@@ -1,0 +1,77 @@
+"""Shared fixtures: a throwaway git copy of the project with the real pipeline run on a slice.
+
+The end-to-end fixture copies the files git tracks into a temporary directory, makes it a git
+repository of its own, sets a small slice (`prepare.train_size`, `prepare.test_size`) and one
+epoch in its `params.yaml`, and runs the real `dvc repro` there once per test session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SLICE = {"train_size": 10000, "test_size": 2000}
+GIT_IDENTITY = ["-c", "user.name=Pipeline Tests", "-c", "user.email=tests@example.invalid"]
+
+
+def project_env() -> dict[str, str]:
+    """Environment in which `dvc` and the stages' `python` are this interpreter's."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    return env
+
+
+def run(command: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=cwd, env=project_env(), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def dvc(*arguments: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return run([str(Path(sys.executable).parent / "dvc"), *arguments], cwd, check)
+
+
+def git(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
+    return run(["git", *GIT_IDENTITY, *arguments], cwd)
+
+
+def copy_project(destination: Path) -> Path:
+    """Copy the tracked files of this checkout into a new git repository at `destination`."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, tracked):
+        source = REPO / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    git("init", "-q", "-b", "main", cwd=destination)
+    return destination
+
+
+def edit_params(project: Path, **sections: dict) -> None:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project copy after a full `dvc repro` on the slice with one epoch (read-only for tests)."""
+    project = copy_project(tmp_path_factory.mktemp("pipeline") / "project")
+    edit_params(project, prepare=SLICE, train={"epochs": 1})
+    git("add", "-A", cwd=project)
+    git("commit", "-qm", "slice", cwd=project)
+    result = dvc("repro", cwd=project)
+    (project / "repro.log").write_text(result.stdout + result.stderr)
+    return project

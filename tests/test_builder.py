@@ -1,0 +1,104 @@
+"""The builder: the notebook's parameter counts, and Keras-level mistakes named by key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+from stages.builder import build_model, validate_models
+from stages.config import ParamsError, load_params, parse_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+# From the notebook's model.summary() output (Keras 2.2): total and trainable parameters.
+NOTEBOOK_COUNTS = {
+    "model1": (3_314_186, 3_314_122),
+    "model2": (1_199_882, 1_199_882),
+    "model3": (1_199_882, 1_199_882),
+    "model4": (1_358_858, 1_357_642),
+}
+
+
+@pytest.fixture(scope="module")
+def params():
+    return load_params(REPO / "params.yaml")
+
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOK_COUNTS))
+def test_builder_matches_notebook_parameter_counts(params, name: str) -> None:
+    model = build_model(params.models[name])
+    trainable = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
+    assert (model.count_params(), trainable) == NOTEBOOK_COUNTS[name]
+    assert model.output_shape == (None, 10)
+    assert model.layers[-1].activation is keras.activations.softmax
+
+
+def test_optimizers_follow_the_declarations(params) -> None:
+    model2 = build_model(params.models["model2"])
+    assert type(model2.optimizer).__name__ == "Adadelta"
+    assert float(model2.optimizer.learning_rate) == pytest.approx(1.0)
+    model3 = build_model(params.models["model3"])
+    assert type(model3.optimizer).__name__ == "SGD"
+    assert float(model3.optimizer.learning_rate) == pytest.approx(0.01)
+
+
+def broken(edit) -> dict[str, str]:
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    edit(raw["models"])
+    with pytest.raises(ParamsError) as caught:
+        validate_models(dict(parse_params(raw).models))
+    return dict(caught.value.problems)
+
+
+def test_unknown_layer_is_named_with_a_suggestion() -> None:
+    problems = broken(lambda models: models["model2"]["layers"].__setitem__(2, {"MaxPool2d": {"pool_size": [2, 2]}}))
+    assert list(problems) == ["models.model2.layers[2]"]
+    assert "unknown Keras layer 'MaxPool2d'" in problems["models.model2.layers[2]"]
+    assert "did you mean" in problems["models.model2.layers[2]"]
+
+
+def test_unknown_argument_is_named() -> None:
+    problems = broken(lambda models: models["model1"]["layers"][0]["Conv2D"].update(filterz=8))
+    assert "models.model1.layers[0].Conv2D.filterz" in problems
+    assert "did you mean 'filters'" in problems["models.model1.layers[0].Conv2D.filterz"]
+
+
+def test_wrong_type_is_named() -> None:
+    problems = broken(lambda models: models["model2"]["layers"][1]["Conv2D"].update(filters="64"))
+    assert problems == {"models.model2.layers[1].Conv2D.filters": "expected an integer, got '64'"}
+
+
+def test_bad_activation_value_is_named() -> None:
+    problems = broken(lambda models: models["model4"]["layers"][0]["Conv2D"].update(activation="relux"))
+    assert list(problems) == ["models.model4.layers[0].Conv2D.activation"]
+
+
+def test_unknown_optimizer_and_argument() -> None:
+    def edit(models: dict) -> None:
+        models["model3"]["optimizer"]["name"] = "Adamm"
+        models["model1"]["optimizer"]["learning_rte"] = 0.1
+
+    problems = broken(edit)
+    assert set(problems) == {"models.model3.optimizer.name", "models.model1.optimizer.learning_rte"}
+
+
+def test_layers_that_shrink_the_image_below_one_pixel() -> None:
+    def edit(models: dict) -> None:
+        layers = models["model2"]["layers"]
+        # 24x24 after the two convolutions: four more poolings give 1x1, the original fifth fails.
+        for _ in range(4):
+            layers.insert(2, {"MaxPooling2D": {"pool_size": [2, 2]}})
+
+    problems = broken(edit)
+    assert list(problems) == ["models.model2.layers[6]"]
+    assert "cannot connect" in problems["models.model2.layers[6]"] or "below one pixel" in problems["models.model2.layers[6]"]
+
+
+def test_output_must_have_one_score_per_class() -> None:
+    problems = broken(lambda models: models["model1"]["layers"][-1]["Dense"].update(units=12))
+    assert list(problems) == ["models.model1.layers[11]"]
+    assert "(None, 12)" in problems["models.model1.layers[11]"]

@@ -1,0 +1,144 @@
+"""End to end: the real `dvc repro` on a slice, in a throwaway git copy of the project.
+
+Checks that every output `dvc.yaml` declares exists and is sane, that DVC reads the metrics and
+renders the plots, that a second `dvc repro` has nothing to do, and that a params typo stops the
+pipeline before any training with the key path in the message.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import SLICE, copy_project, dvc, git
+
+MODELS = ("model1", "model2", "model3", "model4")
+STAGES = {"download", "prepare", *(f"{stage}@{model}" for stage in ("train", "evaluate", "plot") for model in MODELS), "report"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def declared_outputs(project: Path) -> list[Path]:
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    return [project / out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
+
+
+def test_every_stage_ran_and_is_locked(pipeline_run: Path) -> None:
+    lock = yaml.safe_load((pipeline_run / "dvc.lock").read_text())
+    assert set(lock["stages"]) == STAGES
+    for name in MODELS:
+        assert lock["stages"][f"train@{name}"]["params"]["params.yaml"]["train.epochs"] == 1
+        assert set(lock["stages"][f"train@{name}"]["params"]["params.yaml"]) == {"train.epochs", "train.batch_size", "train.seed", f"models.{name}"}
+
+
+def test_every_declared_output_exists(pipeline_run: Path) -> None:
+    outputs = declared_outputs(pipeline_run)
+    assert len(outputs) >= 3 + 4 * 7 + 2
+    for path in outputs:
+        assert path.exists(), path
+        if path.is_file():
+            assert path.stat().st_size > 0, path
+
+
+def test_prepared_data_is_the_normalised_slice(pipeline_run: Path) -> None:
+    with np.load(pipeline_run / "data/prepared/train.npz", allow_pickle=False) as train:
+        assert train["x"].shape == (SLICE["train_size"], 28, 28, 1)
+        assert train["x"].dtype == np.float32
+        assert 0.0 == train["x"].min() and train["x"].max() == 1.0
+        assert list(train["y"][:10]) == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    provenance = json.loads((pipeline_run / "data/raw/provenance.json").read_text())
+    assert provenance["source"] in ("keras", "pypi", "local")
+    assert set(provenance["array_sha256"]) == {"x_train", "y_train", "x_test", "y_test"}
+
+
+def test_summary_metric_and_table(pipeline_run: Path) -> None:
+    summary = json.loads((pipeline_run / "reports/summary.json").read_text())
+    assert list(summary) == list(MODELS)
+    counts = {"model1": 3_314_186, "model2": 1_199_882, "model3": 1_199_882, "model4": 1_358_858}
+    for name, metrics in summary.items():
+        assert {"test_accuracy", "test_loss", "train_accuracy", "train_loss", "params", "epochs", "train_seconds"} <= set(metrics)
+        assert metrics["params"] == counts[name]
+        assert metrics["epochs"] == 1
+        assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_loss"] > 0 and metrics["train_seconds"] > 0
+    # One epoch over 10,000 images: Model 1 learns, Model 3 (sigmoid + SGD) stays near chance.
+    assert summary["model1"]["test_accuracy"] > 0.80
+    assert summary["model3"]["test_accuracy"] < 0.30
+    table = (pipeline_run / "reports/summary.md").read_text()
+    for name in MODELS:
+        assert f"| {name} |" in table
+
+
+def test_evaluation_outputs(pipeline_run: Path) -> None:
+    for name in MODELS:
+        rows = json.loads((pipeline_run / f"reports/eval/{name}/confusion.json").read_text())
+        assert len(rows) == SLICE["test_size"]
+        assert set(rows[0]) == {"actual", "predicted"}
+        metrics = json.loads((pipeline_run / f"reports/eval/{name}/metrics.json").read_text())
+        correct = sum(row["actual"] == row["predicted"] for row in rows) / len(rows)
+        assert correct == pytest.approx(metrics["test_accuracy"], abs=1e-3)
+        per_class = json.loads((pipeline_run / f"reports/eval/{name}/class_accuracy.json").read_text())
+        assert list(per_class) == [str(digit) for digit in range(10)]
+
+
+def test_history_has_one_row_per_epoch(pipeline_run: Path) -> None:
+    for name in MODELS:
+        for split in ("train", "eval"):
+            for metric in ("loss", "accuracy"):
+                lines = (pipeline_run / f"reports/training/{name}/plots/metrics/{split}/{metric}.tsv").read_text().splitlines()
+                assert lines[0].split("\t")[-1] == metric and len(lines) == 2
+
+
+def test_figures_are_png(pipeline_run: Path) -> None:
+    for name in MODELS:
+        for figure in ("loss", "accuracy", "weights"):
+            data = (pipeline_run / f"reports/figures/{name}/{figure}.png").read_bytes()
+            assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000
+
+
+def test_repro_again_does_nothing_and_status_is_clean(pipeline_run: Path) -> None:
+    result = dvc("repro", cwd=pipeline_run)
+    assert "Running stage" not in result.stdout
+    assert "Data and pipelines are up to date" in result.stdout
+    assert "up to date" in dvc("status", cwd=pipeline_run).stdout
+
+
+def test_dvc_reads_metrics_and_draws_plots(pipeline_run: Path, tmp_path: Path) -> None:
+    metrics = json.loads(dvc("metrics", "show", "--json", cwd=pipeline_run).stdout)
+    workspace = metrics[""]["data"]
+    assert workspace["reports/summary.json"]["data"]["model4"]["params"] == 1_358_858
+    dvc("plots", "show", "-o", str(tmp_path / "plots"), cwd=pipeline_run)
+    page = (tmp_path / "plots/index.html").read_text()
+    for title in ("model1 loss", "model4 accuracy", "validation loss, all models", "model2 confusion matrix"):
+        assert title in page, title
+    images = sorted(path.name for path in (tmp_path / "plots/static").iterdir())
+    assert len(images) == 12
+
+
+def test_dag_shows_every_stage(pipeline_run: Path) -> None:
+    dag = dvc("dag", "--md", cwd=pipeline_run).stdout
+    for stage in STAGES:
+        assert stage in dag
+
+
+def test_params_typo_fails_before_training(tmp_path: Path, pipeline_run: Path) -> None:
+    project = copy_project(tmp_path / "project")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["prepare"].update(SLICE)
+    params["models"]["model3"]["layers"][1]["Conv2D"]["filters"] = "64"
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # Reuse the prepared slice so that the failure is reached without downloading again.
+    for path in ("data/raw/mnist.npz", "data/raw/provenance.json", "data/prepared/train.npz", "data/prepared/test.npz"):
+        (project / path).parent.mkdir(parents=True, exist_ok=True)
+        (project / path).write_bytes((pipeline_run / path).read_bytes())
+    git("add", "-A", cwd=project)
+    git("commit", "-qm", "typo", cwd=project)
+    dvc("commit", "-f", "download", "prepare", cwd=project)
+    result = dvc("repro", "train@model1", cwd=project, check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "models.model3.layers[1].Conv2D.filters: expected an integer, got '64'" in output
+    assert "epoch 1/" not in output
+    assert not (project / "models/model1.keras").exists()
