@@ -81,11 +81,23 @@ class ModelSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class ReportParams:
+    """Rules behind the report's generated observations, and how many digits its figures show."""
+
+    overfit_loss_ratio: float
+    chance_accuracy: float
+    convergence_accuracy: float
+    sample_digits: int
+    misclassified_digits: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Params:
     download: DownloadParams
     prepare: PrepareParams
     train: TrainParams
     models: Mapping[str, ModelSpec]
+    report: ReportParams
 
 
 class _Checker:
@@ -122,6 +134,15 @@ class _Checker:
             self.add(path, f"must be at least {minimum}, got {value}")
             return None
         return value
+
+    def number(self, value: Any, path: str, minimum: float, maximum: float | None = None) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.add(path, f"expected a number, got {_describe(value)}")
+            return math.nan
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"between {minimum:g} and {maximum:g}" if maximum is not None else f"at least {minimum:g}"
+            self.add(path, f"must be {bounds}, got {value}")
+        return float(value)
 
     def string(self, value: Any, path: str, choices: tuple[str, ...] | None = None) -> str | None:
         if not isinstance(value, str) or not value:
@@ -191,6 +212,18 @@ def _parse_train(raw: Any, checker: _Checker) -> TrainParams:
     )
 
 
+def _parse_report(raw: Any, checker: _Checker) -> ReportParams:
+    keys = ("overfit_loss_ratio", "chance_accuracy", "convergence_accuracy", "sample_digits", "misclassified_digits")
+    section = checker.mapping(raw, "report", keys)
+    return ReportParams(
+        overfit_loss_ratio=checker.number(section.get("overfit_loss_ratio"), "report.overfit_loss_ratio", minimum=1.0),
+        chance_accuracy=checker.number(section.get("chance_accuracy"), "report.chance_accuracy", minimum=0.0, maximum=1.0),
+        convergence_accuracy=checker.number(section.get("convergence_accuracy"), "report.convergence_accuracy", minimum=0.0, maximum=1.0),
+        sample_digits=checker.integer(section.get("sample_digits"), "report.sample_digits", minimum=1) or 0,
+        misclassified_digits=checker.integer(section.get("misclassified_digits"), "report.misclassified_digits", minimum=1) or 0,
+    )
+
+
 def _parse_class_and_arguments(raw: Any, path: str, checker: _Checker) -> tuple[str, dict[str, Any]] | None:
     """A layer is written `{ClassName: {argument: value, ...}}`; arguments may be omitted."""
     if not isinstance(raw, Mapping) or len(raw) != 1:
@@ -244,10 +277,11 @@ def _parse_model(name: str, raw: Any, checker: _Checker) -> ModelSpec | None:
 def parse_params(raw: Any, source: str = str(PARAMS_FILE)) -> Params:
     """Turn the parsed YAML document into `Params`, or raise `ParamsError` listing every problem."""
     checker = _Checker()
-    document = checker.mapping(raw, "", ("download", "prepare", "train", "models"))
+    document = checker.mapping(raw, "", ("download", "prepare", "train", "models", "report"))
     download = _parse_download(document.get("download", {}), checker)
     prepare = _parse_prepare(document.get("prepare", {}), checker)
     train = _parse_train(document.get("train", {}), checker)
+    report = _parse_report(document.get("report", {}), checker)
 
     models: dict[str, ModelSpec] = {}
     raw_models = document.get("models", {})
@@ -264,7 +298,7 @@ def parse_params(raw: Any, source: str = str(PARAMS_FILE)) -> Params:
 
     if checker.problems:
         raise ParamsError(checker.problems, source)
-    return Params(download=download, prepare=prepare, train=train, models=models)
+    return Params(download=download, prepare=prepare, train=train, models=models, report=report)
 
 
 def load_params(path: Path | str = PARAMS_FILE) -> Params:

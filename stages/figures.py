@@ -52,3 +52,31 @@ def weight_violins(kernels: list[tuple[str, np.ndarray]], title: str, seed: int 
     axes.set_title(title)
     axes.tick_params(axis="x", labelsize=8)
     return figure
+
+
+def digit_grid(images: np.ndarray, captions: list[str], title: str, columns: int = 10) -> Figure:
+    """Images (N, 28, 28[, 1]) in a grid, each with a caption underneath."""
+    count = len(images)
+    rows = max(1, -(-count // columns))
+    figure = Figure(figsize=(columns * 0.9, rows * 1.05 + 0.4), layout="constrained")
+    grid = figure.subplots(rows, columns, squeeze=False)
+    for index, axes in enumerate(grid.flat):
+        axes.set_axis_off()
+        if index < count:
+            axes.imshow(np.asarray(images[index]).reshape(28, 28), cmap="gray_r", vmin=0.0, vmax=1.0)
+            axes.set_title(captions[index], fontsize=8)
+    figure.suptitle(title)
+    return figure
+
+
+def confusion_heatmap(labels: np.ndarray, predictions: np.ndarray, title: str, num_classes: int = 10) -> Figure:
+    """Counts of true class (rows) against predicted class (columns)."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (labels, predictions), 1)
+    figure = Figure(figsize=(5.6, 4.8), layout="constrained")
+    axes = figure.subplots()
+    sns.heatmap(counts, annot=True, fmt="d", cmap="Blues", cbar=False, annot_kws={"fontsize": 7}, ax=axes)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("actual")
+    axes.set_title(title)
+    return figure

@@ -8,6 +8,8 @@ pipeline before any training with the key path in the message.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +71,22 @@ def test_summary_metric_and_table(pipeline_run: Path) -> None:
     table = (pipeline_run / "reports/summary.md").read_text()
     for name in MODELS:
         assert f"| {name} |" in table
+
+
+def test_report_links_resolve_to_committable_files(pipeline_run: Path) -> None:
+    report = (pipeline_run / "reports/report.md").read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
+    # Sample digits, then per model loss, accuracy, weights and confusion, then misclassified digits.
+    assert len(links) == 1 + 4 * len(MODELS) + 1
+    for link in links:
+        target = pipeline_run / "reports" / link
+        assert target.is_file() and target.read_bytes().startswith(PNG_SIGNATURE), link
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(target)], cwd=pipeline_run)
+        assert ignored.returncode == 1, f"{link} is ignored by git"
+    for name in MODELS:
+        assert f"### {name}" in report
+    assert "Total params: 3,314,186 · Trainable params: 3,314,122 · Non-trainable params: 64" in report
+    assert "## Observations" in report and "failed to learn" in report
 
 
 def test_evaluation_outputs(pipeline_run: Path) -> None:

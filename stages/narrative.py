@@ -1,0 +1,128 @@
+"""The report's text as pure functions: observations generated from metrics, and the Markdown.
+
+Nothing here is hard-coded to the notebook's results: every sentence is computed from the run's
+metrics and histories under the rules in `params.yaml: report`, so a different run tells a
+different story.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from stages.config import ModelSpec, ReportParams
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def first_epoch_reaching(values: Sequence[float], threshold: float) -> int | None:
+    """1-based epoch at which `values` first reaches `threshold`, or None."""
+    return next((epoch for epoch, value in enumerate(values, start=1) if value >= threshold), None)
+
+
+def failed_to_learn(row: Mapping[str, Any], rules: ReportParams) -> bool:
+    return row["test_accuracy"] <= rules.chance_accuracy
+
+
+def observations(table: Sequence[Mapping[str, Any]], histories: Mapping[str, Mapping[str, Sequence[float]]], rules: ReportParams) -> list[str]:
+    """Sentences about overfitting, failure to learn, the best model, convergence and optimizers."""
+    notes = []
+    for row in table:
+        name = row["model"]
+        if failed_to_learn(row, rules):
+            notes.append(
+                f"**{name} failed to learn**: test accuracy {_percent(row['test_accuracy'])} is at most {_percent(rules.chance_accuracy)} "
+                f"(chance is 10%); it predicts class {row['most_predicted_class']} for {_percent(row['most_predicted_share'])} of the test images."
+            )
+            continue
+        ratio = row["test_loss"] / row["train_loss"] if row["train_loss"] > 0 else float("inf")
+        verdict = "overfits" if ratio >= rules.overfit_loss_ratio else "does not overfit"
+        comparison = "at least" if ratio >= rules.overfit_loss_ratio else "under"
+        notes.append(
+            f"**{name} {verdict}**: test loss {row['test_loss']:.4f} is {ratio:.1f}x its last-epoch train loss {row['train_loss']:.4f} "
+            f"({comparison} the {rules.overfit_loss_ratio:g}x rule)."
+        )
+
+    ranked = sorted(table, key=lambda row: row["test_accuracy"], reverse=True)
+    best = ranked[0]
+    if len(ranked) > 1:
+        runner_up = ranked[1]
+        gap = best["test_accuracy"] - runner_up["test_accuracy"]
+        errors_best, errors_next = 1 - best["test_accuracy"], 1 - runner_up["test_accuracy"]
+        fewer = f", {100 * (1 - errors_best / errors_next):.0f}% fewer errors" if errors_next > 0 and errors_best < errors_next else ""
+        notes.append(
+            f"**{best['model']} is the best model**: test accuracy {_percent(best['test_accuracy'])}, "
+            f"{100 * gap:.2f} points above {runner_up['model']} ({_percent(runner_up['test_accuracy'])}){fewer}."
+        )
+    else:
+        notes.append(f"**{best['model']}** is the only model: test accuracy {_percent(best['test_accuracy'])}.")
+
+    threshold = rules.convergence_accuracy
+    speeds = []
+    for row in table:
+        history = histories[row["model"]]
+        reached = first_epoch_reaching(history["val_accuracy"], threshold)
+        best_epoch = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__) + 1
+        reached_text = (
+            f"reached {_percent(threshold)} validation accuracy at epoch {reached}"
+            if reached is not None
+            else f"never reached {_percent(threshold)} validation accuracy"
+        )
+        speeds.append(f"{row['model']} {reached_text} and had its best validation loss at epoch {best_epoch} of {len(history['val_loss'])}")
+    notes.append("Convergence: " + "; ".join(speeds) + ".")
+
+    initialised = [row for row in table if "he_normal" in row["initializer"] and not failed_to_learn(row, rules)]
+    others = [row for row in table if "he_normal" not in row["initializer"] and not failed_to_learn(row, rules)]
+    if initialised and others:
+
+        def mean_epochs(rows: list[Mapping[str, Any]]) -> str:
+            epochs = [first_epoch_reaching(histories[row["model"]]["val_accuracy"], threshold) for row in rows]
+            reached = [epoch for epoch in epochs if epoch is not None]
+            names = ", ".join(row["model"] for row in rows)
+            if not reached:
+                return f"{names} did not reach it"
+            return f"{names} took {sum(reached) / len(reached):.1f} epochs on average ({len(reached)} of {len(rows)} reached it)"
+
+        notes.append(
+            f"Initialisers, epochs to {_percent(threshold)} validation accuracy: with he_normal kernels, {mean_epochs(initialised)}; "
+            f"without, among the models that learned, {mean_epochs(others)}."
+        )
+
+    by_optimizer: dict[str, Mapping[str, Any]] = {}
+    for row in table:
+        if row["optimizer"] not in by_optimizer or row["test_accuracy"] > by_optimizer[row["optimizer"]]["test_accuracy"]:
+            by_optimizer[row["optimizer"]] = row
+    if len(by_optimizer) > 1:
+        order = sorted(by_optimizer.items(), key=lambda item: item[1]["test_accuracy"], reverse=True)
+        listing = ", ".join(f"{optimizer} {_percent(row['test_accuracy'])} ({row['model']})" for optimizer, row in order)
+        notes.append(f"Optimizers, best test accuracy each: {listing}; **{order[0][0]} did best**.")
+    return notes
+
+
+def declaration_in_words(spec: ModelSpec, description: Mapping[str, Any], fit: Mapping[str, Any]) -> str:
+    rate = description["learning_rate"]
+    optimizer = f"{description['optimizer']} (learning rate {rate:g})" if rate is not None else description["optimizer"]
+    epochs = f"{fit['epochs']} epoch{'s' if fit['epochs'] != 1 else ''}"
+    return (
+        f"{description['conv_layers']} convolution layers with {description['activation']} activation, {len(spec.layers)} layers in all; "
+        f"{optimizer}; kernel initialisers {description['initializer']}; loss {spec.loss}; precision {spec.precision}. "
+        f"Trained for {epochs} with batch size {fit['batch_size']} on {fit['train_images']:,} images in {fit['train_seconds']:.0f} s."
+    )
+
+
+def layer_table(layers: Sequence[Mapping[str, Any]], totals: Mapping[str, int]) -> str:
+    """Markdown version of Keras' `model.summary()`: layer (type), output shape, parameters, totals."""
+    lines = ["| Layer (type) | Output shape | Param # |", "|---|---|--:|"]
+    lines += [f"| {layer['name']} ({layer['type']}) | {layer['output_shape']} | {layer['params']:,} |" for layer in layers]
+    lines.append("")
+    lines.append(f"Total params: {totals['total']:,} · Trainable params: {totals['trainable']:,} · Non-trainable params: {totals['non_trainable']:,}")
+    return "\n".join(lines)
+
+
+def class_count_table(train_counts: Sequence[int], test_counts: Sequence[int]) -> str:
+    lines = ["| Digit | " + " | ".join(str(digit) for digit in range(len(train_counts))) + " |", "|---|" + "--:|" * len(train_counts)]
+    lines.append("| Train | " + " | ".join(f"{count:,}" for count in train_counts) + " |")
+    lines.append("| Test | " + " | ".join(f"{count:,}" for count in test_counts) + " |")
+    return "\n".join(lines)

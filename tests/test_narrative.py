@@ -1,0 +1,73 @@
+"""Generated observations follow the metrics and the rules, not the notebook's text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stages import narrative, summary
+from stages.config import ReportParams, load_params
+
+REPO = Path(__file__).resolve().parents[1]
+RULES = ReportParams(overfit_loss_ratio=2.0, chance_accuracy=0.2, convergence_accuracy=0.98, sample_digits=10, misclassified_digits=10)
+
+
+def table_for(results: dict[str, tuple[float, float, float]]) -> list[dict]:
+    """Rows from (test accuracy, test loss, last-epoch train loss) per model."""
+    models = load_params(REPO / "params.yaml").models
+    metrics, fits = {}, {}
+    for name, (accuracy, test_loss, train_loss) in results.items():
+        metrics[name] = {
+            "test_accuracy": accuracy,
+            "test_loss": test_loss,
+            "train_accuracy": 0.99,
+            "train_loss": train_loss,
+            "train_accuracy_inference": 0.99,
+            "train_loss_inference": train_loss,
+            "most_predicted_class": 1,
+            "most_predicted_share": 1.0 if accuracy < 0.2 else 0.12,
+        }
+        fits[name] = {"params": 1, "epochs": 3, "train_seconds": 1.0, "precision": "float32"}
+    return summary.rows(models, metrics, fits)
+
+
+HISTORIES_SLOW = {name: {"val_accuracy": [0.5, 0.9, 0.985], "val_loss": [1.0, 0.5, 0.4]} for name in ("model1", "model2", "model3", "model4")}
+HISTORIES_FAST = {name: {"val_accuracy": [0.981, 0.99, 0.99], "val_loss": [0.1, 0.05, 0.07]} for name in ("model1", "model2", "model3", "model4")}
+
+# Like the notebook: Model 1 overfits, Model 3 is stuck at chance, Model 4 is best.
+NOTEBOOK_LIKE = {"model1": (0.9938, 0.0236, 0.0086), "model2": (0.9791, 0.0704, 0.1125), "model3": (0.1135, 2.3009, 2.3014), "model4": (0.9947, 0.0189, 0.0119)}
+# A different run: nothing overfits, Model 3 learns and wins, Model 2 fails.
+DIFFERENT = {"model1": (0.990, 0.030, 0.025), "model2": (0.098, 2.302, 2.303), "model3": (0.9955, 0.015, 0.014), "model4": (0.991, 0.028, 0.027)}
+
+
+def test_notebook_like_metrics_give_the_notebook_story() -> None:
+    notes = narrative.observations(table_for(NOTEBOOK_LIKE), HISTORIES_SLOW, RULES)
+    text = "\n".join(notes)
+    assert "**model1 overfits**: test loss 0.0236 is 2.7x its last-epoch train loss 0.0086" in text
+    assert "**model3 failed to learn**: test accuracy 11.35%" in text and "predicts class 1 for 100.00%" in text
+    assert "**model4 does not overfit**" in text
+    assert "**model4 is the best model**: test accuracy 99.47%, 0.09 points above model1 (99.38%)" in text
+    assert "**Adam did best**" in text
+    assert "model1 reached 98.00% validation accuracy at epoch 3 and had its best validation loss at epoch 3 of 3" in text
+
+
+def test_different_metrics_give_different_observations() -> None:
+    notebook_like = narrative.observations(table_for(NOTEBOOK_LIKE), HISTORIES_SLOW, RULES)
+    different = narrative.observations(table_for(DIFFERENT), HISTORIES_FAST, RULES)
+    assert notebook_like != different
+    text = "\n".join(different)
+    assert "overfits**" not in text
+    assert "**model2 failed to learn**" in text and "model3 failed" not in text
+    assert "**model3 is the best model**" in text and "**SGD did best**" in text
+    assert "model1 reached 98.00% validation accuracy at epoch 1 and had its best validation loss at epoch 2 of 3" in text
+
+
+def test_rules_come_from_params() -> None:
+    stricter = ReportParams(overfit_loss_ratio=3.0, chance_accuracy=0.2, convergence_accuracy=0.999, sample_digits=10, misclassified_digits=10)
+    text = "\n".join(narrative.observations(table_for(NOTEBOOK_LIKE), HISTORIES_SLOW, stricter))
+    assert "**model1 does not overfit**: test loss 0.0236 is 2.7x its last-epoch train loss 0.0086 (under the 3x rule)" in text
+    assert "never reached 99.90% validation accuracy" in text
+
+
+def test_first_epoch_reaching() -> None:
+    assert narrative.first_epoch_reaching([0.1, 0.97, 0.99], 0.98) == 3
+    assert narrative.first_epoch_reaching([0.1], 0.98) is None
