@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_Formatter("%(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    # DVCLive announces the experiment it logs to at INFO; the epoch lines say what matters.
+    logging.getLogger("dvclive").setLevel(logging.WARNING)
     with _native_stderr_quiet():
         module = importlib.import_module(f"stages.{argv[0]}")
         if "tensorflow" in sys.modules:

@@ -8,6 +8,7 @@ epoch in its `params.yaml`, and runs the real `dvc repro` there once per test se
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -65,6 +66,19 @@ def edit_params(project: Path, **sections: dict) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def ran_stages(output: str) -> set[str]:
+    """Stages `dvc repro` / `dvc exp run` actually ran (not those restored from the run-cache)."""
+    return set(re.findall(r"^Running stage '([^']+)'", output, flags=re.MULTILINE))
+
+
+def clone_project(source: Path, destination: Path) -> Path:
+    """A user's fresh clone of `source`, with a copy of its DVC cache and the outputs checked out."""
+    run(["git", "clone", "-q", str(source), str(destination)], destination.parent)
+    shutil.copytree(source / ".dvc" / "cache", destination / ".dvc" / "cache", dirs_exist_ok=True)
+    dvc("checkout", "-q", cwd=destination)
+    return destination
+
+
 @pytest.fixture(scope="session")
 def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project copy after a full `dvc repro` on the slice with one epoch (read-only for tests)."""
@@ -74,4 +88,25 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git("commit", "-qm", "slice", cwd=project)
     result = dvc("repro", cwd=project)
     (project / "repro.log").write_text(result.stdout + result.stderr)
+    return project
+
+
+WORKFLOW_SLICE = {"train_size": 2000, "test_size": 500}
+
+
+@pytest.fixture(scope="session")
+def workflow_base(tmp_path_factory: pytest.TempPathFactory, pipeline_run: Path) -> Path:
+    """A committed slice run on branch main, for tests that clone it and work as users do.
+
+    MNIST comes through the `local` source from the raw file the pipeline test downloaded, so the
+    download is verified again but not repeated.
+    """
+    project = copy_project(tmp_path_factory.mktemp("workflow") / "base")
+    raw = pipeline_run / "data" / "raw" / "mnist.npz"
+    edit_params(project, download={"sources": ["local"], "local_file": str(raw)}, prepare=WORKFLOW_SLICE, train={"epochs": 1})
+    git("add", "-A", cwd=project)
+    git("commit", "-qm", "slice params", cwd=project)
+    dvc("repro", "-q", cwd=project)
+    git("add", "-A", cwd=project)
+    git("commit", "-qm", "slice run", cwd=project)
     return project

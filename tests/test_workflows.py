@@ -1,0 +1,210 @@
+"""DVC workflows as users run them, each on a fresh clone of a committed slice run.
+
+Incremental reruns (the exact set of stages), metrics/params/plots across branches, the offline
+plots page drawn in headless Chromium, experiments (`exp run -S`, the queue, apply, branch), and a
+local remote (`push`, then `pull` in a fresh clone leaves `repro` nothing to do).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import clone_project, dvc, git, ran_stages, run
+
+MODELS = ("model1", "model2", "model3", "model4")
+
+
+def per_model(stage: str, *models: str) -> set[str]:
+    return {f"{stage}@{model}" for model in models}
+
+
+def set_param(project: Path, dotted: str, value: object) -> None:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    *parents, leaf = dotted.split(".")
+    node = params
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture()
+def clone(workflow_base: Path, tmp_path: Path) -> Path:
+    return clone_project(workflow_base, tmp_path / "clone")
+
+
+def test_repro_after_a_full_run_does_nothing_quickly(clone: Path) -> None:
+    started = time.perf_counter()
+    result = dvc("repro", cwd=clone)
+    seconds = time.perf_counter() - started
+    assert ran_stages(result.stdout) == set()
+    assert "Data and pipelines are up to date" in result.stdout
+    assert seconds < 3.0, f"no-op dvc repro took {seconds:.1f} s"
+
+
+def test_one_model_change_reruns_that_model_and_the_report(clone: Path) -> None:
+    set_param(clone, "models.model2.optimizer.learning_rate", 0.5)
+    ran = ran_stages(dvc("repro", cwd=clone).stdout)
+    assert ran == per_model("train", "model2") | per_model("evaluate", "model2") | per_model("plot", "model2") | {"report"}
+
+
+def test_report_rules_rerun_only_the_report(clone: Path) -> None:
+    set_param(clone, "report.overfit_loss_ratio", 3.0)
+    assert ran_stages(dvc("repro", cwd=clone).stdout) == {"report"}
+
+
+def test_shared_training_setting_reruns_every_model(clone: Path) -> None:
+    set_param(clone, "train.seed", 7)
+    ran = ran_stages(dvc("repro", cwd=clone).stdout)
+    assert ran == per_model("train", *MODELS) | per_model("evaluate", *MODELS) | per_model("plot", *MODELS) | {"report"}
+
+
+def test_prepare_setting_reruns_prepare_and_everything_downstream(clone: Path) -> None:
+    set_param(clone, "prepare.test_size", 400)
+    ran = ran_stages(dvc("repro", cwd=clone).stdout)
+    assert ran == {"prepare"} | per_model("train", *MODELS) | per_model("evaluate", *MODELS) | per_model("plot", *MODELS) | {"report"}
+
+
+def test_editing_stage_code_reruns_that_stage(clone: Path) -> None:
+    path = clone / "stages" / "summary.py"
+    path.write_text(path.read_text() + "\n# An edit to the report's code.\n")
+    assert ran_stages(dvc("repro", cwd=clone).stdout) == {"report"}
+    path = clone / "stages" / "evaluate.py"
+    path.write_text(path.read_text() + "\n# An edit to the evaluation code.\n")
+    # Evaluation metrics are byte-for-byte the same, so the report is not rerun.
+    assert ran_stages(dvc("repro", cwd=clone).stdout) == per_model("evaluate", *MODELS)
+
+
+def test_branches_compare_metrics_params_and_plots(clone: Path, tmp_path: Path) -> None:
+    git("checkout", "-q", "-b", "faster-adadelta", cwd=clone)
+    set_param(clone, "models.model2.optimizer.learning_rate", 0.5)
+    dvc("repro", "-q", cwd=clone)
+    git("commit", "-qam", "model2: Adadelta learning rate 0.5", cwd=clone)
+
+    diff = json.loads(dvc("metrics", "diff", "main", "--json", cwd=clone).stdout)
+    summary = diff["reports/summary.json"]
+    changed = {key.split(".")[0] for key, change in summary.items() if change.get("diff") not in (None, 0)}
+    assert changed == {"model2"}
+    assert {"model2.test_accuracy", "model2.test_loss"} <= set(summary)
+    assert "reports/eval/model2/metrics.json" in diff and "reports/eval/model1/metrics.json" not in diff
+
+    params = json.loads(dvc("params", "diff", "main", "--json", cwd=clone).stdout)
+    assert params["params.yaml"]["models.model2.optimizer.learning_rate"] == {"old": 1.0, "new": 0.5}
+
+    output = tmp_path / "plots-diff"
+    dvc("plots", "diff", "main", "-o", str(output), cwd=clone)
+    page = (output / "index.html").read_text()
+    assert '"main"' in page and "workspace" in page
+    assert any(path.name.startswith("main_") for path in (output / "static").iterdir())
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    raise AssertionError("Chromium is not installed: .ci/run installs Debian's `chromium` package")
+
+
+def headless(url: str, profile: Path, *arguments: str) -> subprocess.CompletedProcess:
+    # Flags as for any offline machine: no background connections, a fresh profile, no sandbox as root.
+    command = [
+        chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={profile}", "--virtual-time-budget=15000", *arguments, url,
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_plots_page_draws_every_chart_offline(workflow_base: Path, tmp_path: Path) -> None:
+    output = tmp_path / "plots"
+    dvc("plots", "show", "-o", str(output), cwd=workflow_base)
+    page = output / "index.html"
+    html = page.read_text()
+    assert "cdn.jsdelivr.net" not in html
+    dom = headless(page.as_uri(), tmp_path / "profile", "--dump-dom").stdout
+    # Per model: loss and accuracy curves and a confusion matrix; plus the all-models chart.
+    assert dom.count("<canvas") == 3 * len(MODELS) + 1
+    assert dom.count('<img src="static/') == 3 * len(MODELS)
+    screenshot = tmp_path / "plots.png"
+    headless(page.as_uri(), tmp_path / "profile2", "--window-size=1400,2400", f"--screenshot={screenshot}")
+    assert screenshot.read_bytes().startswith(b"\x89PNG") and screenshot.stat().st_size > 50_000
+
+    # A page with DVC's `{scripts}` placeholder gets the CDN tags, and offline it draws nothing.
+    default_template = tmp_path / "with-scripts.html"
+    default_template.write_text("<!DOCTYPE html><html><head>{scripts}</head><body>{plot_divs}</body></html>")
+    default = tmp_path / "default"
+    dvc("plots", "show", "-o", str(default), "--html-template", str(default_template), cwd=workflow_base)
+    assert "cdn.jsdelivr.net" in (default / "index.html").read_text()
+    assert headless((default / "index.html").as_uri(), tmp_path / "profile3", "--dump-dom").stdout.count("<canvas") == 0
+
+
+def test_experiment_run_and_show(clone: Path) -> None:
+    result = dvc("exp", "run", "-n", "adam-5e-4", "-S", "models.model1.optimizer.learning_rate=0.0005", cwd=clone)
+    assert ran_stages(result.stdout) == per_model("train", "model1") | per_model("evaluate", "model1") | per_model("plot", "model1") | {"report"}
+    # DVCLive neither rewrites dvc.yaml nor leaves files git does not know about.
+    status = run(["git", "status", "--porcelain"], clone).stdout.splitlines()
+    assert not [line for line in status if line.startswith("??")], status
+    assert run(["git", "diff", "--quiet", "HEAD", "--", "dvc.yaml"], clone, check=False).returncode == 0
+
+    shown = json.loads(dvc("exp", "show", "--json", cwd=clone).stdout)
+    experiments = {exp["name"]: exp for rev in shown for exp in (rev.get("experiments") or []) for exp in exp["revs"]}
+    assert "adam-5e-4" in experiments
+    data = experiments["adam-5e-4"]["data"]
+    summary = data["metrics"]["reports/summary.json"]["data"]
+    assert set(summary) == set(MODELS)
+    assert data["params"]["params.yaml"]["data"]["models"]["model1"]["optimizer"]["learning_rate"] == 0.0005
+
+
+def test_queued_experiments_apply_and_branch(clone: Path) -> None:
+    dvc("exp", "run", "--queue", "-n", "ada-05", "-S", "models.model2.optimizer.learning_rate=0.5", cwd=clone)
+    dvc("exp", "run", "--queue", "-n", "sgd-01", "-S", "models.model3.optimizer.learning_rate=0.1", cwd=clone)
+    dvc("queue", "start", "-j", "1", cwd=clone)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = dvc("queue", "status", cwd=clone).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    dvc("queue", "stop", "--kill", cwd=clone, check=False)
+    assert status.count("Success") == 2, status
+
+    shown = dvc("exp", "show", "--csv", cwd=clone).stdout
+    assert "ada-05" in shown and "sgd-01" in shown
+
+    dvc("exp", "branch", "ada-05", "adadelta-half", cwd=clone)
+    branch_params = yaml.safe_load(run(["git", "show", "adadelta-half:params.yaml"], clone).stdout)
+    assert branch_params["models"]["model2"]["optimizer"]["learning_rate"] == 0.5
+
+    dvc("exp", "apply", "sgd-01", cwd=clone)
+    applied = yaml.safe_load((clone / "params.yaml").read_text())
+    assert applied["models"]["model3"]["optimizer"]["learning_rate"] == 0.1
+    assert ran_stages(dvc("repro", cwd=clone).stdout) == set()
+    untracked = [line for line in run(["git", "status", "--porcelain"], clone).stdout.splitlines() if line.startswith("??")]
+    assert untracked == []
+
+
+def test_push_then_pull_in_a_fresh_clone(workflow_base: Path, tmp_path: Path) -> None:
+    project = clone_project(workflow_base, tmp_path / "origin")
+    remote = tmp_path / "storage"
+    dvc("remote", "add", "-d", "storage", str(remote), cwd=project)
+    git("commit", "-qam", "Add a local DVC remote", cwd=project)
+    dvc("push", cwd=project)
+
+    fresh = tmp_path / "fresh"
+    run(["git", "clone", "-q", str(project), str(fresh)], tmp_path)
+    assert not (fresh / "models").exists()
+    dvc("pull", cwd=fresh)
+    for name in MODELS:
+        assert (fresh / "models" / f"{name}.keras").stat().st_size > 0
+    assert (fresh / "data" / "prepared" / "train.npz").exists()
+    result = dvc("repro", cwd=fresh)
+    assert ran_stages(result.stdout) == set()
+    assert "Data and pipelines are up to date" in result.stdout
