@@ -27,6 +27,10 @@ def project_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["DVC_NO_ANALYTICS"] = "1"
+    # `dvc exp` commits experiments with git; CI machines have no identity configured.
+    for role in ("AUTHOR", "COMMITTER"):
+        env.setdefault(f"GIT_{role}_NAME", "Pipeline Tests")
+        env.setdefault(f"GIT_{role}_EMAIL", "tests@example.invalid")
     return env
 
 
