@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
 import re
 from typing import Any
 
@@ -90,35 +91,10 @@ def _blame(path: str, arguments: dict[str, Any], message: str) -> str:
     return f"{path}.{named[0]}" if len(named) == 1 else path
 
 
-def _make_layer(spec: LayerSpec, path: str) -> tuple[layers.Layer | None, list[tuple[str, str]]]:
-    cls = _layer_class(spec.class_name)
-    if cls is None:
-        hint = _suggestion(spec.class_name, _public_names(layers, _layer_class))
-        return None, [(path, f"unknown Keras layer {spec.class_name!r}{hint}")]
-    arguments = dict(spec.arguments)
-    arguments_path = f"{path}.{spec.class_name}"
-    accepted = _accepted_arguments(cls, _BASE_LAYER_ARGUMENTS)
-    problems = [
-        (f"{arguments_path}.{key}", f"{spec.class_name} has no argument {key!r}{_suggestion(key, accepted)}") for key in arguments if key not in accepted
-    ]
-    problems += _type_problems(cls, arguments, arguments_path)
-    if problems:
-        return None, problems
-    try:
-        return cls(**arguments), []
-    except (TypeError, ValueError) as error:
-        message = _keras_message(error)
-        return None, [(_blame(arguments_path, arguments, message), message)]
-
-
-def _make_optimizer(spec: OptimizerSpec, path: str) -> tuple[optimizers.Optimizer | None, list[tuple[str, str]]]:
-    cls = _optimizer_class(spec.class_name)
-    if cls is None:
-        hint = _suggestion(spec.class_name, _public_names(optimizers, _optimizer_class))
-        return None, [(f"{path}.name", f"unknown Keras optimizer {spec.class_name!r}{hint}")]
-    arguments = dict(spec.arguments)
-    accepted = _accepted_arguments(cls, ())
-    problems = [(f"{path}.{key}", f"{spec.class_name} has no argument {key!r}{_suggestion(key, accepted)}") for key in arguments if key not in accepted]
+def _instantiate(cls: type, class_name: str, arguments: dict[str, Any], path: str, extra: tuple[str, ...]) -> tuple[Any, list[tuple[str, str]]]:
+    """Construct `cls(**arguments)`, or return the problems, each at the key path of its argument."""
+    accepted = _accepted_arguments(cls, extra)
+    problems = [(f"{path}.{key}", f"{class_name} has no argument {key!r}{_suggestion(key, accepted)}") for key in arguments if key not in accepted]
     problems += _type_problems(cls, arguments, path)
     if problems:
         return None, problems
@@ -127,6 +103,22 @@ def _make_optimizer(spec: OptimizerSpec, path: str) -> tuple[optimizers.Optimize
     except (TypeError, ValueError) as error:
         message = _keras_message(error)
         return None, [(_blame(path, arguments, message), message)]
+
+
+def _make_layer(spec: LayerSpec, path: str) -> tuple[layers.Layer | None, list[tuple[str, str]]]:
+    cls = _layer_class(spec.class_name)
+    if cls is None:
+        hint = _suggestion(spec.class_name, _public_names(layers, _layer_class))
+        return None, [(path, f"unknown Keras layer {spec.class_name!r}{hint}")]
+    return _instantiate(cls, spec.class_name, dict(spec.arguments), f"{path}.{spec.class_name}", _BASE_LAYER_ARGUMENTS)
+
+
+def _make_optimizer(spec: OptimizerSpec, path: str) -> tuple[optimizers.Optimizer | None, list[tuple[str, str]]]:
+    cls = _optimizer_class(spec.class_name)
+    if cls is None:
+        hint = _suggestion(spec.class_name, _public_names(optimizers, _optimizer_class))
+        return None, [(f"{path}.name", f"unknown Keras optimizer {spec.class_name!r}{hint}")]
+    return _instantiate(cls, spec.class_name, dict(spec.arguments), path, ())
 
 
 def _assemble(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> tuple[keras.Sequential | None, list[tuple[str, str]]]:
@@ -174,6 +166,11 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...] = INPUT_SHAPE, num
     if problems:
         raise ParamsError(problems)
     return model
+
+
+def count_trainable(model: keras.Model) -> int:
+    """Trainable parameters, as Keras' summary reports them."""
+    return int(sum(math.prod(weight.shape) for weight in model.trainable_weights))
 
 
 def validate_models(models: dict[str, ModelSpec], input_shape: tuple[int, ...] = INPUT_SHAPE, num_classes: int = NUM_CLASSES) -> None:

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from stages import figures, narrative, summary
+from stages.builder import count_trainable
 from stages.config import load_params
 from stages.history import FIT_SUMMARY, read_history
 from stages.io import read_json, read_npz, write_json, write_text
@@ -35,7 +36,7 @@ def describe_layers(model: keras.Model) -> tuple[list[dict[str, Any]], dict[str,
         {"name": layer.name, "type": type(layer).__name__, "output_shape": str(tuple(layer.output.shape)), "params": int(layer.count_params())}
         for layer in model.layers
     ]
-    trainable = int(sum(np.prod(weight.shape) for weight in model.trainable_weights))
+    trainable = count_trainable(model)
     total = int(model.count_params())
     return layers, {"total": total, "trainable": trainable, "non_trainable": total - trainable}
 

@@ -19,7 +19,7 @@ import numpy as np
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from stages.builder import build_model, validate_models
+from stages.builder import build_model, count_trainable, validate_models
 from stages.config import ModelSpec, ParamsError, TrainParams, load_params
 from stages.errors import StageError
 from stages.history import FIT_SUMMARY
@@ -104,7 +104,7 @@ def fit(
         "seed": settings.seed,
         "precision": spec.precision,
         "params": int(model.count_params()),
-        "trainable_params": int(sum(np.prod(weight.shape) for weight in model.trainable_weights)),
+        "trainable_params": count_trainable(model),
         "train_images": int(len(train["y"])),
         "train_seconds": round(seconds, 2),
         "epoch_seconds": [round(value, 2) for value in epoch_log.epoch_seconds],

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
-import numpy as np
 import pytest
 import yaml
 
-from stages.builder import build_model, validate_models
+from stages.builder import build_model, count_trainable, validate_models
 from stages.config import ParamsError, load_params, parse_params
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,8 +30,7 @@ def params():
 @pytest.mark.parametrize("name", sorted(NOTEBOOK_COUNTS))
 def test_builder_matches_notebook_parameter_counts(params, name: str) -> None:
     model = build_model(params.models[name])
-    trainable = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
-    assert (model.count_params(), trainable) == NOTEBOOK_COUNTS[name]
+    assert (model.count_params(), count_trainable(model)) == NOTEBOOK_COUNTS[name]
     assert model.output_shape == (None, 10)
     assert model.layers[-1].activation is keras.activations.softmax
 
