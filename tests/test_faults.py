@@ -1,0 +1,123 @@
+"""Faults and bad input, done for real: killed writers, tampered files, diverging training.
+
+Each stage runs as `python -m stages <stage>` in a scratch directory holding its own params.yaml,
+exactly as `dvc repro` runs it, and the test checks the exit status, the one-line message and
+that nothing was written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages.config import TrainParams, load_params
+from stages.io import read_npz, write_npz
+from stages.mnist import EXPECTED_SHAPES
+from tests.conftest import REPO, project_env
+
+
+def stage(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = project_env()
+    env["PYTHONPATH"] = str(REPO)
+    return subprocess.run([sys.executable, "-m", "stages", *arguments], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture()
+def scratch(tmp_path: Path) -> Path:
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    return tmp_path
+
+
+def prepare(scratch: Path, raw: Path) -> subprocess.CompletedProcess:
+    return stage("prepare", "--raw", str(raw), "--train", "out/train.npz", "--test", "out/test.npz", cwd=scratch)
+
+
+def test_tampered_raw_file_is_rejected_and_nothing_is_written(scratch: Path, pipeline_run: Path) -> None:
+    arrays = read_npz(pipeline_run / "data" / "raw" / "mnist.npz")
+    arrays["x_test"] = arrays["x_test"].copy()
+    arrays["x_test"][0, 0, 0] ^= 1
+    write_npz(scratch / "tampered.npz", arrays, compress=True)
+    result = prepare(scratch, scratch / "tampered.npz")
+    assert result.returncode == 1
+    assert result.stdout.strip().splitlines() == [result.stdout.strip()]
+    assert result.stdout.startswith(f"error: {scratch / 'tampered.npz'}: x_test fails its SHA-256 check")
+    assert not (scratch / "out").exists()
+
+
+def test_truncated_raw_file_is_rejected(scratch: Path, pipeline_run: Path) -> None:
+    data = (pipeline_run / "data" / "raw" / "mnist.npz").read_bytes()
+    (scratch / "truncated.npz").write_bytes(data[: len(data) // 2])
+    result = prepare(scratch, scratch / "truncated.npz")
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"error: {scratch / 'truncated.npz'}: cannot be read as .npz")
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (scratch / "out").exists()
+
+
+def test_local_source_with_wrong_dtype_is_named(scratch: Path) -> None:
+    arrays = {name: np.zeros(shape, dtype=np.float32 if name == "x_train" else np.uint8) for name, shape in EXPECTED_SHAPES.items()}
+    write_npz(scratch / "mine.npz", arrays)
+    params = (scratch / "params.yaml").read_text().replace("sources: [keras, pypi, local]", "sources: [local]")
+    (scratch / "params.yaml").write_text(params.replace("local_file: null", f"local_file: {scratch / 'mine.npz'}"))
+    result = stage("download", "--out", "raw/mnist.npz", "--provenance", "raw/provenance.json", cwd=scratch)
+    assert result.returncode == 1
+    assert "local: source 'local': x_train has dtype float32, expected uint8" in result.stdout
+    assert not (scratch / "raw").exists()
+
+
+def test_bad_params_are_reported_before_any_data_is_read(scratch: Path) -> None:
+    params = (scratch / "params.yaml").read_text()
+    params = params.replace("epochs: 20", "epochs: 0").replace("name: SGD", "name: SDG")
+    (scratch / "params.yaml").write_text(params)
+    # No data exists here at all: the errors must come from the params alone.
+    result = stage("train", "model1", "--data", "missing", "--model", "m.keras", "--log", "log", cwd=scratch)
+    assert result.returncode == 1
+    assert "train.epochs: must be at least 1, got 0" in result.stdout
+    result = stage("check", cwd=scratch)
+    assert result.returncode == 1
+
+
+def test_a_writer_killed_mid_write_leaves_the_previous_file(tmp_path: Path) -> None:
+    target = tmp_path / "train.npz"
+    write_npz(target, {"x": np.zeros(3)})
+    before = target.read_bytes()
+    code = (
+        "import numpy as np, sys\n"
+        "from stages.io import write_npz\n"
+        "print('writing', flush=True)\n"
+        "write_npz(sys.argv[1], {'x': np.ones((400, 1000, 1000), dtype=np.float32)})\n"
+    )
+    env = project_env()
+    env["PYTHONPATH"] = str(REPO)
+    writer = subprocess.Popen([sys.executable, "-c", code, str(target)], env=env, stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "writing"
+    deadline = time.monotonic() + 60
+    while not any(path.name.startswith(".train.") for path in tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    assert writer.returncode == -signal.SIGKILL
+    assert target.read_bytes() == before
+    np.testing.assert_array_equal(read_npz(target)["x"], np.zeros(3))
+
+
+def test_diverging_training_stops_with_a_message_and_keeps_its_history(tmp_path: Path) -> None:
+    from stages.train import TrainingDiverged, fit
+
+    params = load_params(REPO / "params.yaml")
+    spec = params.models["model1"]
+    spec = dataclasses.replace(spec, optimizer=dataclasses.replace(spec.optimizer, class_name="SGD", arguments={"learning_rate": 1.0e10}))
+    rng = np.random.default_rng(0)
+    data = {"x": rng.random((280, 28, 28, 1), dtype=np.float32), "y": rng.integers(0, 10, 280)}
+    with pytest.raises(TrainingDiverged, match=r"model1: the training loss became NaN at epoch 1;"):
+        fit(spec, TrainParams(epochs=3, batch_size=140, seed=0), data, data, tmp_path / "log")
+    assert (tmp_path / "log" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()[1].endswith("nan")
