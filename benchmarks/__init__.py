@@ -1,0 +1,1 @@
+"""Benchmarks run as documented commands (not tests); see each module's docstring."""
