@@ -18,6 +18,7 @@ resident memory of one training stage (one epoch on the full data, in a scratch 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import resource
 import shutil
