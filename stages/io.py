@@ -31,10 +31,8 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
     os.close(handle)
-    # mkstemp creates the file readable by its owner only; give it the usual permissions instead.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
+    # mkstemp creates the file readable by its owner only; outputs get the usual rw-r--r--.
+    os.chmod(temporary, 0o644)
     try:
         yield Path(temporary)
         os.replace(temporary, path)
