@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,22 @@ PARAMS_FILE = Path("params.yaml")
 
 DOWNLOAD_SOURCES = ("keras", "pypi", "local")
 PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading `1e-4` as a number the way DVC (YAML 1.2) does, not as a string."""
+
+
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def read_yaml(text: str) -> Any:
+    """Parse YAML as DVC does: `safe_load`, with YAML 1.2's exponent floats (`1e-4`)."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 class ParamsError(StageError, ValueError):
@@ -309,7 +326,7 @@ def load_params(path: Path | str = PARAMS_FILE) -> Params:
     except OSError as error:
         raise ParamsError([("", f"cannot read the file: {error.strerror}")], str(path)) from error
     try:
-        raw = yaml.safe_load(text)
+        raw = read_yaml(text)
     except yaml.YAMLError as error:
         raise ParamsError([("", f"not valid YAML: {error}")], str(path)) from error
     return parse_params(raw, str(path))

@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,12 @@ def write_npz(path: Path | str, arrays: Mapping[str, np.ndarray], compress: bool
 
 
 def read_npz(path: Path | str) -> dict[str, np.ndarray]:
-    """Read every array of an `.npz` archive; pickled objects are refused."""
-    with np.load(path, allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}
+    """Read every array of an `.npz` archive; pickled objects are refused.
+
+    A truncated or corrupt archive raises `ValueError`, whatever layer of zip or zlib noticed it.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        raise ValueError(f"not a valid .npz archive: {error}") from error

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.config import read_yaml
+
 REPO = Path(__file__).resolve().parents[1]
 SLICE = {"train_size": 10000, "test_size": 2000}
 GIT_IDENTITY = ["-c", "user.name=Pipeline Tests", "-c", "user.email=tests@example.invalid"]
@@ -64,7 +66,7 @@ def copy_project(destination: Path) -> Path:
 
 def edit_params(project: Path, **sections: dict) -> None:
     path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
+    params = read_yaml(path.read_text())
     for section, values in sections.items():
         params[section].update(values)
     path.write_text(yaml.safe_dump(params, sort_keys=False))

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import keras
 import pytest
-import yaml
 
 from stages.builder import build_model, count_trainable, validate_models
-from stages.config import ParamsError, load_params, parse_params
+from stages.config import ParamsError, load_params, parse_params, read_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,7 +44,7 @@ def test_optimizers_follow_the_declarations(params) -> None:
 
 
 def broken(edit) -> dict[str, str]:
-    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw = read_yaml((REPO / "params.yaml").read_text())
     edit(raw["models"])
     with pytest.raises(ParamsError) as caught:
         validate_models(dict(parse_params(raw).models))

@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
+
+from stages.config import read_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("model1", "model2", "model3", "model4")
@@ -29,8 +30,8 @@ def summary() -> dict:
 
 
 def test_the_committed_run_is_the_full_default_run(summary: dict) -> None:
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    lock = yaml.safe_load((REPO / "dvc.lock").read_text())
+    params = read_yaml((REPO / "params.yaml").read_text())
+    lock = read_yaml((REPO / "dvc.lock").read_text())
     assert params["prepare"] == {"train_size": None, "test_size": None} and params["train"]["epochs"] == 20
     for name in MODELS:
         locked = lock["stages"][f"train@{name}"]["params"]["params.yaml"]

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.config import ParamsError, load_params, parse_params
+from stages.config import ParamsError, load_params, parse_params, read_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture()
 def raw() -> dict:
-    return yaml.safe_load((REPO / "params.yaml").read_text())
+    return read_yaml((REPO / "params.yaml").read_text())
 
 
 def problems_of(document: dict) -> dict[str, str]:
@@ -89,3 +89,11 @@ def test_invalid_yaml_is_reported(tmp_path: Path) -> None:
     path.write_text("train: [epochs: 3\n")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(path)
+
+
+def test_exponent_numbers_are_numbers_as_in_dvc(tmp_path: Path) -> None:
+    text = (REPO / "params.yaml").read_text().replace("learning_rate: 0.001", "learning_rate: 1e-4", 1)
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    assert load_params(path).models["model1"].optimizer.arguments["learning_rate"] == 0.0001
+    assert read_yaml("a: 1e-07\nb: 1.0e-07\nc: '1e-07'\nd: 1e5x") == {"a": 1e-07, "b": 1e-07, "c": "1e-07", "d": "1e5x"}

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
+from stages.config import read_yaml
 from tests.conftest import SLICE, copy_project, dvc, git
 
 MODELS = ("model1", "model2", "model3", "model4")
@@ -24,12 +25,12 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def declared_outputs(project: Path) -> list[Path]:
-    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    lock = read_yaml((project / "dvc.lock").read_text())
     return [project / out["path"] for stage in lock["stages"].values() for out in stage.get("outs", [])]
 
 
 def test_every_stage_ran_and_is_locked(pipeline_run: Path) -> None:
-    lock = yaml.safe_load((pipeline_run / "dvc.lock").read_text())
+    lock = read_yaml((pipeline_run / "dvc.lock").read_text())
     assert set(lock["stages"]) == STAGES
     for name in MODELS:
         assert lock["stages"][f"train@{name}"]["params"]["params.yaml"]["train.epochs"] == 1
@@ -143,7 +144,7 @@ def test_dag_shows_every_stage(pipeline_run: Path) -> None:
 
 def test_params_typo_fails_before_training(tmp_path: Path, pipeline_run: Path) -> None:
     project = copy_project(tmp_path / "project")
-    params = yaml.safe_load((project / "params.yaml").read_text())
+    params = read_yaml((project / "params.yaml").read_text())
     params["prepare"].update(SLICE)
     params["models"]["model3"]["layers"][1]["Conv2D"]["filters"] = "64"
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.config import read_yaml
 from tests.conftest import clone_project, dvc, git, ran_stages, run
 
 MODELS = ("model1", "model2", "model3", "model4")
@@ -27,7 +28,7 @@ def per_model(stage: str, *models: str) -> set[str]:
 
 def set_param(project: Path, dotted: str, value: object) -> None:
     path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
+    params = read_yaml(path.read_text())
     *parents, leaf = dotted.split(".")
     node = params
     for key in parents:
@@ -187,11 +188,11 @@ def test_queued_experiments_apply_and_branch(clone: Path) -> None:
     assert "ada-05" in shown and "sgd-01" in shown
 
     dvc("exp", "branch", "ada-05", "adadelta-half", cwd=clone)
-    branch_params = yaml.safe_load(run(["git", "show", "adadelta-half:params.yaml"], clone).stdout)
+    branch_params = read_yaml(run(["git", "show", "adadelta-half:params.yaml"], clone).stdout)
     assert branch_params["models"]["model2"]["optimizer"]["learning_rate"] == 0.5
 
     dvc("exp", "apply", "sgd-01", cwd=clone)
-    applied = yaml.safe_load((clone / "params.yaml").read_text())
+    applied = read_yaml((clone / "params.yaml").read_text())
     assert applied["models"]["model3"]["optimizer"]["learning_rate"] == 0.1
     assert ran_stages(dvc("repro", cwd=clone).stdout) == set()
     untracked = [line for line in run(["git", "status", "--porcelain"], clone).stdout.splitlines() if line.startswith("??")]
