@@ -11,10 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stages.config import ModelSpec, ReportParams
-
-
-def _percent(value: float) -> str:
-    return f"{100 * value:.2f}%"
+from stages.summary import percent
 
 
 def first_epoch_reaching(values: Sequence[float], threshold: float) -> int | None:
@@ -33,8 +30,8 @@ def observations(table: Sequence[Mapping[str, Any]], histories: Mapping[str, Map
         name = row["model"]
         if failed_to_learn(row, rules):
             notes.append(
-                f"**{name} failed to learn**: test accuracy {_percent(row['test_accuracy'])} is at most {_percent(rules.chance_accuracy)} "
-                f"(chance is 10%); it predicts class {row['most_predicted_class']} for {_percent(row['most_predicted_share'])} of the test images."
+                f"**{name} failed to learn**: test accuracy {percent(row['test_accuracy'])} is at most {percent(rules.chance_accuracy)} "
+                f"(chance is 10%); it predicts class {row['most_predicted_class']} for {percent(row['most_predicted_share'])} of the test images."
             )
             continue
         ratio = row["test_loss"] / row["train_loss"] if row["train_loss"] > 0 else float("inf")
@@ -53,11 +50,11 @@ def observations(table: Sequence[Mapping[str, Any]], histories: Mapping[str, Map
         errors_best, errors_next = 1 - best["test_accuracy"], 1 - runner_up["test_accuracy"]
         fewer = f", {100 * (1 - errors_best / errors_next):.0f}% fewer errors" if errors_next > 0 and errors_best < errors_next else ""
         notes.append(
-            f"**{best['model']} is the best model**: test accuracy {_percent(best['test_accuracy'])}, "
-            f"{100 * gap:.2f} points above {runner_up['model']} ({_percent(runner_up['test_accuracy'])}){fewer}."
+            f"**{best['model']} is the best model**: test accuracy {percent(best['test_accuracy'])}, "
+            f"{100 * gap:.2f} points above {runner_up['model']} ({percent(runner_up['test_accuracy'])}){fewer}."
         )
     else:
-        notes.append(f"**{best['model']}** is the only model: test accuracy {_percent(best['test_accuracy'])}.")
+        notes.append(f"**{best['model']}** is the only model: test accuracy {percent(best['test_accuracy'])}.")
 
     threshold = rules.convergence_accuracy
     speeds = []
@@ -66,9 +63,9 @@ def observations(table: Sequence[Mapping[str, Any]], histories: Mapping[str, Map
         reached = first_epoch_reaching(history["val_accuracy"], threshold)
         best_epoch = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__) + 1
         reached_text = (
-            f"reached {_percent(threshold)} validation accuracy at epoch {reached}"
+            f"reached {percent(threshold)} validation accuracy at epoch {reached}"
             if reached is not None
-            else f"never reached {_percent(threshold)} validation accuracy"
+            else f"never reached {percent(threshold)} validation accuracy"
         )
         speeds.append(f"{row['model']} {reached_text} and had its best validation loss at epoch {best_epoch} of {len(history['val_loss'])}")
     notes.append("Convergence: " + "; ".join(speeds) + ".")
@@ -86,7 +83,7 @@ def observations(table: Sequence[Mapping[str, Any]], histories: Mapping[str, Map
             return f"{names} took {sum(reached) / len(reached):.1f} epochs on average ({len(reached)} of {len(rows)} reached it)"
 
         notes.append(
-            f"Initialisers, epochs to {_percent(threshold)} validation accuracy: with he_normal kernels, {mean_epochs(initialised)}; "
+            f"Initialisers, epochs to {percent(threshold)} validation accuracy: with he_normal kernels, {mean_epochs(initialised)}; "
             f"without, among the models that learned, {mean_epochs(others)}."
         )
 
@@ -96,7 +93,7 @@ def observations(table: Sequence[Mapping[str, Any]], histories: Mapping[str, Map
             by_optimizer[row["optimizer"]] = row
     if len(by_optimizer) > 1:
         order = sorted(by_optimizer.items(), key=lambda item: item[1]["test_accuracy"], reverse=True)
-        listing = ", ".join(f"{optimizer} {_percent(row['test_accuracy'])} ({row['model']})" for optimizer, row in order)
+        listing = ", ".join(f"{optimizer} {percent(row['test_accuracy'])} ({row['model']})" for optimizer, row in order)
         notes.append(f"Optimizers, best test accuracy each: {listing}; **{order[0][0]} did best**.")
     return notes
 

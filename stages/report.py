@@ -83,12 +83,13 @@ def main(argv: list[str]) -> None:
         "",
         "## Models",
     ]
+    confusions = {}
     for name, spec in models.items():
         model = keras.saving.load_model(args.models / f"{name}.keras", safe_mode=True)
         layers, totals = describe_layers(model)
-        rows = read_json(args.eval / name / "confusion.json")
-        actual = np.array([row["actual"] for row in rows])
-        predicted = np.array([row["predicted"] for row in rows])
+        confusions[name] = read_json(args.eval / name / "confusion.json")
+        actual = np.array([row["actual"] for row in confusions[name]])
+        predicted = np.array([row["predicted"] for row in confusions[name]])
         confusion = args.assets / f"{name}_confusion.png"
         save_figure(figures.confusion_heatmap(actual, predicted, f"{name}: confusion matrix (test set)"), confusion)
         result = metrics[name]
@@ -112,7 +113,7 @@ def main(argv: list[str]) -> None:
         keras.backend.clear_session()
 
     best = max(table, key=lambda row: row["test_accuracy"])["model"]
-    rows = read_json(args.eval / best / "confusion.json")
+    rows = confusions[best]
     wrong = [index for index, row in enumerate(rows) if row["actual"] != row["predicted"]][: rules.misclassified_digits]
     misclassified = args.assets / "misclassified.png"
     captions = [f"{rows[index]['actual']} as {rows[index]['predicted']}" for index in wrong]

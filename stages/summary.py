@@ -56,7 +56,8 @@ def metrics_by_model(table: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {row["model"]: {key: row[key] for key in SUMMARY_METRICS} for row in table}
 
 
-def _percent(value: float) -> str:
+def percent(value: float) -> str:
+    """A fraction as a percentage with two decimals, the way the tables and the report show it."""
     return f"{100 * value:.2f}%"
 
 
@@ -90,8 +91,8 @@ def markdown_table(table: list[dict[str, Any]]) -> str:
             optimizer,
             f"{row['train_loss']:.4f}",
             f"{row['test_loss']:.4f}",
-            _percent(row["train_accuracy"]),
-            _percent(row["test_accuracy"]),
+            percent(row["train_accuracy"]),
+            percent(row["test_accuracy"]),
             f"{row['params']:,}",
             str(row["epochs"]),
             _duration(row["train_seconds"]),
