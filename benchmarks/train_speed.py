@@ -4,20 +4,24 @@ Run from the repository root, with the prepared data present (`dvc repro prepare
 
     python -m benchmarks.train_speed            # writes reports/benchmarks/train_speed.{json,md}
 
-For each model it times training images per second through two paths, interleaved so that the
-machine's noise falls on both alike, after a warm-up epoch:
+For each model it builds three copies with the same seed and times whole training epochs of
+`--images` images through three paths, interleaved epoch by epoch so that the machine's noise
+falls on all of them alike, each after a warm-up:
 
 - baseline: the notebook's way, float32 numpy arrays into `model.fit` (batch 140);
-- project: `stages.train.fit`'s settings for the model (its declared precision).
+- project: `stages.train`'s path, its `tf.data` batches and the model's declared precision;
+- alternative: the project's path in the other precision (what the declared one is chosen over).
 
-Each timing is a whole epoch over a fixed window of training images, without validation; the
-report gives medians and their ratio. It also times a no-op `dvc repro` and measures the peak
-resident memory of one training stage (one epoch on the full data, in a scratch directory).
+An epoch is timed from Keras' `on_epoch_begin` to `on_epoch_end`, without validation; the report
+gives each path's median images/s and the ratio project / baseline. It also times a no-op
+`dvc repro` and the peak resident memory of one training stage (`python -m stages train`, one
+epoch on the full data, in a scratch directory).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import resource
@@ -32,22 +36,65 @@ from pathlib import Path
 import keras
 import yaml
 
-from stages.builder import build_model
 from stages.config import load_params
 from stages.io import read_npz, write_json, write_text
+from stages.train import prepare_model, steps_per_epoch, training_batches
+
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
-def _images_per_second(spec, precision: str, x, y, batch_size: int, seed: int) -> float:
-    keras.mixed_precision.set_global_policy(precision)
-    keras.utils.set_random_seed(seed)
-    model = build_model(spec)
-    model.fit(x[: batch_size * 10], y[: batch_size * 10], batch_size=batch_size, epochs=1, verbose=0)
-    started = time.perf_counter()
-    model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
-    seconds = time.perf_counter() - started
-    keras.backend.clear_session()
+class EpochTimer(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._started)
+
+
+def _baseline_epoch(model: keras.Model, x, y, batch_size: int) -> float:
+    timer = EpochTimer()
+    model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, callbacks=[timer])
+    return timer.seconds[-1]
+
+
+def _project_epoch(model: keras.Model, x, y, batch_size: int, seed: int, epoch: int) -> float:
+    timer = EpochTimer()
+    batches = training_batches(x, y, batch_size, seed, epoch, epoch + 1)
+    model.fit(batches, steps_per_epoch=steps_per_epoch(len(y), batch_size), epochs=epoch + 1, initial_epoch=epoch, verbose=0, callbacks=[timer])
+    return timer.seconds[-1]
+
+
+def time_model(spec, x, y, batch_size: int, seed: int, repeats: int) -> dict:
+    alternative = next(precision for precision in PRECISIONS if precision != spec.precision)
+    baseline_model = prepare_model(dataclasses.replace(spec, precision="float32"), seed)
+    project_model = prepare_model(spec, seed)
+    alternative_model = prepare_model(dataclasses.replace(spec, precision=alternative), seed)
     keras.mixed_precision.set_global_policy("float32")
-    return len(y) / seconds
+    warm = batch_size * 10
+    _baseline_epoch(baseline_model, x[:warm], y[:warm], batch_size)
+    _project_epoch(project_model, x[:warm], y[:warm], batch_size, seed, 0)
+    _project_epoch(alternative_model, x[:warm], y[:warm], batch_size, seed, 0)
+    samples: dict[str, list[float]] = {"baseline": [], "project": [], "alternative": []}
+    for epoch in range(repeats):
+        samples["baseline"].append(len(y) / _baseline_epoch(baseline_model, x, y, batch_size))
+        samples["project"].append(len(y) / _project_epoch(project_model, x, y, batch_size, seed, epoch + 1))
+        samples["alternative"].append(len(y) / _project_epoch(alternative_model, x, y, batch_size, seed, epoch + 1))
+    keras.backend.clear_session()
+    medians = {path: statistics.median(values) for path, values in samples.items()}
+    return {
+        "precision": spec.precision,
+        "baseline_images_per_s": round(medians["baseline"], 1),
+        "project_images_per_s": round(medians["project"], 1),
+        "ratio": round(medians["project"] / medians["baseline"], 3),
+        "alternative_precision": alternative,
+        "alternative_images_per_s": round(medians["alternative"], 1),
+        "alternative_ratio": round(medians["alternative"] / medians["baseline"], 3),
+        "samples_images_per_s": {path: [round(value, 1) for value in values] for path, values in samples.items()},
+    }
 
 
 def machine() -> str:
@@ -77,14 +124,15 @@ def training_stage_peak_gib(model_name: str) -> float:
         params["train"]["epochs"] = 1
         Path(scratch, "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         shutil.copytree("stages", Path(scratch, "stages"))
-        command = [sys.executable, "-m", "stages", "train", model_name, "--data", str(Path("data/prepared").resolve()), "--model", "m.keras", "--log", "log"]
+        data = str(Path("data/prepared").resolve())
+        command = [sys.executable, "-m", "stages", "train", model_name, "--data", data, "--model", "m.keras", "--log", "log", "--backup", "backup"]
         subprocess.run(command, cwd=scratch, check=True, capture_output=True)
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.train_speed")
-    parser.add_argument("--images", type=int, default=14_000, help="training images per timed epoch")
+    parser.add_argument("--images", type=int, default=30_000, help="training images per timed epoch")
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per path and model")
     parser.add_argument("--out", type=Path, default=Path("reports/benchmarks/train_speed"))
     args = parser.parse_args(argv)
@@ -94,18 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     x, y = train["x"][: args.images], train["y"][: args.images]
     results = {}
     for name, spec in params.models.items():
-        baseline, project = [], []
-        for _ in range(args.repeats):
-            baseline.append(_images_per_second(spec, "float32", x, y, params.train.batch_size, params.train.seed))
-            project.append(_images_per_second(spec, spec.precision, x, y, params.train.batch_size, params.train.seed))
-        results[name] = {
-            "precision": spec.precision,
-            "baseline_images_per_s": round(statistics.median(baseline), 1),
-            "project_images_per_s": round(statistics.median(project), 1),
-            "ratio": round(statistics.median(project) / statistics.median(baseline), 3),
-            "baseline_samples": [round(value, 1) for value in baseline],
-            "project_samples": [round(value, 1) for value in project],
-        }
+        results[name] = time_model(spec, x, y, params.train.batch_size, params.train.seed, args.repeats)
         print(name, results[name], flush=True)
     report = {
         "machine": machine(),
@@ -120,12 +157,14 @@ def main(argv: list[str] | None = None) -> None:
         "# Training speed",
         "",
         f"Machine: {report['machine']}. Command: `python -m benchmarks.train_speed`.",
-        f"Medians of {args.repeats} interleaved epochs of {len(y):,} images each, after a warm-up, without validation.",
+        f"Medians of {args.repeats} interleaved epochs of {len(y):,} images per path, after a warm-up, without validation;",
+        "baseline = the notebook's float32 numpy arrays into `model.fit`; project = `stages.train`'s `tf.data` path in the declared precision.",
         "",
-        "| Model | Precision | Plain Keras float32 (images/s) | Project (images/s) | Ratio |",
-        "|---|---|--:|--:|--:|",
+        "| Model | Plain Keras float32 (images/s) | Project (images/s) | Project precision | Ratio | Other precision: images/s, ratio |",
+        "|---|--:|--:|---|--:|---|",
         *[
-            f"| {name} | {row['precision']} | {row['baseline_images_per_s']:,.0f} | {row['project_images_per_s']:,.0f} | {row['ratio']:.2f}x |"
+            f"| {name} | {row['baseline_images_per_s']:,.0f} | {row['project_images_per_s']:,.0f} | {row['precision']} | {row['ratio']:.2f}x "
+            f"| {row['alternative_precision']}: {row['alternative_images_per_s']:,.0f}, {row['alternative_ratio']:.2f}x |"
             for name, row in results.items()
         ],
         "",

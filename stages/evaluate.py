@@ -20,6 +20,7 @@ import numpy as np
 from stages.config import load_params
 from stages.history import read_history
 from stages.io import read_npz, write_json
+from stages.models import load_trained_model
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
 
     batch_size = load_params().train.batch_size
-    model = keras.saving.load_model(args.model, safe_mode=True)
+    model = load_trained_model(args.model)
     train = read_npz(args.data / "train.npz")
     test = read_npz(args.data / "test.npz")
     metrics, predictions = evaluate(model, train, test, read_history(args.log), batch_size)

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from stages import figures
 from stages.history import read_history
 from stages.io import atomic_path
+from stages.models import load_trained_model
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def main(argv: list[str]) -> None:
 
     name = args.model_name
     history = read_history(args.log)
-    model = keras.saving.load_model(args.model, safe_mode=True)
+    model = load_trained_model(args.model)
     save_figure(figures.curves(history, "loss", f"{name}: train and validation loss", "categorical cross-entropy loss"), args.out / "loss.png")
     save_figure(figures.curves(history, "accuracy", f"{name}: train and validation accuracy", "accuracy"), args.out / "accuracy.png")
     save_figure(figures.weight_violins(kernels(model), f"{name}: trained weights per layer"), args.out / "weights.png")

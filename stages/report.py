@@ -25,6 +25,7 @@ from stages.builder import count_trainable
 from stages.config import load_params
 from stages.history import FIT_SUMMARY, read_history
 from stages.io import read_json, read_npz, write_json, write_text
+from stages.models import load_trained_model
 from stages.plot import save_figure
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def main(argv: list[str]) -> None:
     ]
     confusions = {}
     for name, spec in models.items():
-        model = keras.saving.load_model(args.models / f"{name}.keras", safe_mode=True)
+        model = load_trained_model(args.models / f"{name}.keras")
         layers, totals = describe_layers(model)
         confusions[name] = read_json(args.eval / name / "confusion.json")
         actual = np.array([row["actual"] for row in confusions[name]])

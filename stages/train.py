@@ -1,8 +1,14 @@
 """Train stage: build one declared model, fit it with the notebook's settings, save it.
 
-Run: `python -m stages train model1 --data data/prepared --model models/model1.keras --log reports/training/model1`.
-Every model in `params.yaml` is validated against Keras first, so a typo in any model fails
-before any training starts. Each epoch is logged by DVCLive into `--log` and as one console line.
+Run: `python -m stages train model1 --data data/prepared --model models/model1.keras --log reports/training/model1
+--backup checkpoints/model1`. Every model in `params.yaml` is validated against Keras first, so a
+typo in any model fails before any training starts. Each epoch is logged by DVCLive into `--log`
+and as one console line, and backed up into `--backup` (see `stages/backup.py`): a run that is
+killed resumes after its last finished epoch and ends where an uninterrupted run would.
+
+Batches come from a `tf.data` pipeline over the arrays converted once, shuffled per epoch by a
+stateless shuffle keyed by (seed, epoch), so epoch k's order does not depend on the epochs run
+before it in the same process; that is what lets a resumed run match an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
+from stages.backup import CODE_FILES, Backup, BackupCallback, run_key
 from stages.builder import build_model, count_trainable, validate_models
 from stages.config import ModelSpec, ParamsError, TrainParams, load_params
 from stages.errors import StageError
@@ -68,27 +76,70 @@ class EpochLog(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def steps_per_epoch(images: int, batch_size: int) -> int:
+    return math.ceil(images / batch_size)
+
+
+def training_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, first_epoch: int, epochs: int) -> tf.data.Dataset:
+    """Batches for epochs `first_epoch`..`epochs - 1`, each epoch in its own order fixed by (seed, epoch)."""
+    # tf.data runs on the CPU; keep its source arrays there even when a GPU is the default device.
+    with tf.device("/CPU:0"):
+        images = tf.constant(x)
+        labels = tf.constant(y)
+    count = len(y)
+
+    def epoch_order(epoch: tf.Tensor) -> tf.data.Dataset:
+        order = tf.random.experimental.stateless_shuffle(tf.range(count), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_order)
+    batches = batches.map(lambda index: (tf.gather(images, index), tf.gather(labels, index)), num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Dataset:
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).cache().prefetch(tf.data.AUTOTUNE)
+
+
+def prepare_model(spec: ModelSpec, seed: int) -> keras.Model:
+    """The compiled model in its declared precision, its weights drawn from `seed`."""
+    keras.utils.set_random_seed(seed)
+    keras.mixed_precision.set_global_policy(spec.precision)
+    return build_model(spec)
+
+
 def fit(
     spec: ModelSpec,
     settings: TrainParams,
     train: dict[str, np.ndarray],
     test: dict[str, np.ndarray],
     log_dir: Path,
+    backup: Backup | None = None,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Fit one model as the notebook does: shuffled batches, validation on the test set each epoch."""
-    keras.utils.set_random_seed(settings.seed)
-    keras.mixed_precision.set_global_policy(spec.precision)
-    model = build_model(spec)
+    model = prepare_model(spec, settings.seed)
+    restored = backup.restore(model) if backup is not None else None
+    first_epoch = restored.epochs_done if restored else 0
+    history = list(restored.history) if restored else []
     epoch_log = EpochLog(spec.name, settings.epochs, len(train["y"]))
+    epoch_log.epoch_seconds.extend(restored.epoch_seconds if restored else [])
     live = Live(str(log_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+    dvclive_callback = DVCLiveCallback(live=live)
+    for epoch, logs in enumerate(history):
+        dvclive_callback.on_epoch_end(epoch, logs)
+    if restored:
+        logger.info("%s: resuming after epoch %d of %d from %s", spec.name, first_epoch, settings.epochs, backup.directory)
+    callbacks: list[keras.callbacks.Callback] = [epoch_log, dvclive_callback]
+    if backup is not None:
+        callbacks.append(BackupCallback(backup, history, epoch_log.epoch_seconds))
     started = time.perf_counter()
     model.fit(
-        train["x"],
-        train["y"],
-        batch_size=settings.batch_size,
+        training_batches(train["x"], train["y"], settings.batch_size, settings.seed, first_epoch, settings.epochs),
+        steps_per_epoch=steps_per_epoch(len(train["y"]), settings.batch_size),
         epochs=settings.epochs,
-        validation_data=(test["x"], test["y"]),
-        callbacks=[epoch_log, DVCLiveCallback(live=live)],
+        initial_epoch=first_epoch,
+        validation_data=evaluation_batches(test["x"], test["y"], settings.batch_size),
+        callbacks=callbacks,
         verbose=0,
     )
     seconds = time.perf_counter() - started
@@ -106,7 +157,8 @@ def fit(
         "params": int(model.count_params()),
         "trainable_params": count_trainable(model),
         "train_images": int(len(train["y"])),
-        "train_seconds": round(seconds, 2),
+        "resumed_after_epoch": first_epoch,
+        "train_seconds": round(seconds + sum(restored.epoch_seconds if restored else []), 2),
         "epoch_seconds": [round(value, 2) for value in epoch_log.epoch_seconds],
     }
     return model, summary
@@ -118,6 +170,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--log", type=Path, required=True)
+    parser.add_argument("--backup", type=Path, help="directory for the per-epoch backup that lets a killed run resume")
     args = parser.parse_args(argv)
 
     params = load_params()
@@ -131,8 +184,14 @@ def main(argv: list[str]) -> None:
     logger.info(
         "%s: training on %d images for %d epochs (batch %d, %s)", spec.name, len(train["y"]), params.train.epochs, params.train.batch_size, spec.precision
     )
-    model, summary = fit(spec, params.train, train, test, args.log)
+    backup = None
+    if args.backup is not None:
+        key = run_key(spec, params.train, [args.data / "train.npz", args.data / "test.npz"], CODE_FILES)
+        backup = Backup(args.backup, key)
+    model, summary = fit(spec, params.train, train, test, args.log, backup)
     with atomic_path(args.model) as temporary:
         model.save(temporary)
     write_json(args.log / FIT_SUMMARY, summary)
+    if backup is not None:
+        backup.delete()
     logger.info("%s: %d epochs in %.0f s -> %s", spec.name, summary["epochs"], summary["train_seconds"], args.model)

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -121,3 +122,22 @@ def test_diverging_training_stops_with_a_message_and_keeps_its_history(tmp_path:
     with pytest.raises(TrainingDiverged, match=r"model1: the training loss became NaN at epoch 1;"):
         fit(spec, TrainParams(epochs=3, batch_size=140, seed=0), data, data, tmp_path / "log")
     assert (tmp_path / "log" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()[1].endswith("nan")
+
+
+def test_a_model_file_with_python_code_is_refused(scratch: Path) -> None:
+    """A `.keras` file carrying a Lambda layer's Python function is not loaded (Keras safe mode)."""
+    layers = [keras.Input((28, 28, 1)), keras.layers.Lambda(lambda images: images * 2), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
+    model = keras.Sequential(layers)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.save(scratch / "model1.keras")
+    history = scratch / "log"
+    for split in ("train", "eval"):
+        for metric in ("loss", "accuracy"):
+            path = history / "plots" / "metrics" / split / f"{metric}.tsv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"step\t{metric}\n0\t0.5\n")
+    result = stage("plot", "model1", "--model", "model1.keras", "--log", "log", "--out", "figures", cwd=scratch)
+    assert result.returncode == 1
+    assert result.stdout.startswith("error: model1.keras: not loaded (")
+    assert "Lambda" in result.stdout and "Traceback" not in result.stdout + result.stderr
+    assert not (scratch / "figures").exists()

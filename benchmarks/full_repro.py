@@ -1,0 +1,69 @@
+"""Wall time of the full default pipeline, end to end, as a new user runs it.
+
+    python -m benchmarks.full_repro --workdir /tmp/full-run    # writes reports/benchmarks/full_repro.{json,md}
+
+It clones the committed state of this repository (HEAD) into `--workdir`, with no DVC cache, and
+runs `dvc repro` there: download, prepare, the four trainings, evaluations, plots and the report.
+Each stage's start is stamped as DVC prints it. The clone is kept, so its `dvc.lock`, reports and
+cache can be inspected or copied back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.train_speed import machine
+from stages.io import write_json, write_text
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.full_repro")
+    parser.add_argument("--workdir", type=Path, required=True, help="where to clone the repository (must not exist)")
+    parser.add_argument("--out", type=Path, default=Path("reports/benchmarks/full_repro"))
+    args = parser.parse_args(argv)
+    if args.workdir.exists():
+        parser.error(f"--workdir {args.workdir} exists; give a new directory")
+
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(["git", "clone", "-q", ".", str(args.workdir)], check=True)
+    dvc = str(Path(sys.executable).parent / "dvc")
+    started = time.perf_counter()
+    stages: list[dict] = []
+    with subprocess.Popen([dvc, "repro"], cwd=args.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        for line in process.stdout:
+            print(line, end="", flush=True)
+            match = re.match(r"Running stage '([^']+)'", line)
+            if match:
+                stages.append({"stage": match.group(1), "started_s": round(time.perf_counter() - started, 1)})
+    seconds = time.perf_counter() - started
+    if process.returncode != 0:
+        sys.exit(f"dvc repro failed with exit status {process.returncode} in {args.workdir}")
+    for current, following in zip(stages, [*stages[1:], {"started_s": round(seconds, 1)}], strict=True):
+        current["seconds"] = round(following["started_s"] - current["started_s"], 1)
+
+    report = {"machine": machine(), "commit": commit, "seconds": round(seconds, 1), "minutes": round(seconds / 60, 1), "stages": stages}
+    write_json(args.out.with_suffix(".json"), report)
+    lines = [
+        "# Full pipeline, end to end",
+        "",
+        f"Machine: {report['machine']}.",
+        f"Command: `python -m benchmarks.full_repro --workdir <new directory>` (a fresh clone of {commit[:7]}, no DVC cache, `dvc repro`).",
+        "",
+        f"Total: **{report['minutes']} minutes** ({report['seconds']:,.0f} s).",
+        "",
+        "| Stage | Seconds |",
+        "|---|--:|",
+        *[f"| {stage['stage']} | {stage['seconds']:,.1f} |" for stage in stages],
+        "",
+    ]
+    write_text(args.out.with_suffix(".md"), "\n".join(lines))
+    print(f"{report['minutes']} minutes; report in {args.out.with_suffix('.md')}; clone kept in {args.workdir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Resume an interrupted training run where it stopped, and never from a backup of another run.
+
+After every finished epoch the train stage saves, under `checkpoints/<model>/`:
+
+- `epoch-NNN.weights.h5`: the model's weights and the optimizer's state (Keras `save_weights`);
+- `state.json`: the key of the run, the epochs done, each epoch's logs and time, and the state of
+  the layers' random seed generators (dropout), which `save_weights` leaves out.
+
+`state.json` is written last and names its weights file, and both are written atomically, so a
+kill at any moment leaves a consistent backup of the last finished epoch. DVC deletes a stage's
+outputs before it reruns the stage, so the backup lives outside them, and the epochs' logs are kept
+in it to be replayed into DVCLive. The key is a SHA-256 over everything the run depends on: the
+model's declaration, the `train` params, the bytes of the prepared data, the training code and the
+Keras and TensorFlow versions. A backup whose key differs is deleted, never loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from stages.config import ModelSpec, TrainParams
+from stages.io import read_json, write_json
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+# The code whose change makes a backup unusable (the train stage's code dependencies).
+CODE_FILES = tuple(Path(__file__).resolve().parent / name for name in ("train.py", "builder.py", "backup.py"))
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_key(spec: ModelSpec, settings: TrainParams, data_files: Iterable[Path], code_files: Iterable[Path]) -> str:
+    """SHA-256 of what a training run's result depends on."""
+    description = {
+        "model": dataclasses.asdict(spec),
+        "train": dataclasses.asdict(settings),
+        "data": {Path(path).name: _file_digest(Path(path)) for path in data_files},
+        "code": {Path(path).name: _file_digest(Path(path)) for path in code_files},
+        "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
+    }
+    return hashlib.sha256(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _rng_variables(model: keras.Model) -> list[keras.Variable]:
+    """The model's variables that are not weights, in layer order: its layers' seed generator states."""
+    weights = {id(variable) for variable in model.weights}
+    return [variable for variable in model.variables if id(variable) not in weights]
+
+
+@dataclasses.dataclass
+class Restored:
+    epochs_done: int
+    history: list[dict[str, float]]
+    epoch_seconds: list[float]
+
+
+class Backup:
+    """The backup of one model's training run in `directory`, valid only for `key`."""
+
+    def __init__(self, directory: Path | str, key: str) -> None:
+        self.directory = Path(directory)
+        self.key = key
+
+    def restore(self, model: keras.Model) -> Restored | None:
+        """Load the last finished epoch into `model` (compiled, unfitted); None if there is nothing to resume."""
+        state_path = self.directory / STATE_FILE
+        if not state_path.exists():
+            if self.directory.exists():
+                shutil.rmtree(self.directory)
+            return None
+        try:
+            state = read_json(state_path)
+        except (OSError, ValueError) as error:
+            logger.warning("%s: unreadable backup (%s); starting from epoch 1", self.directory, error)
+            shutil.rmtree(self.directory)
+            return None
+        if state.get("key") != self.key:
+            logger.info("%s: backup made with other params, data or code; deleted, starting from epoch 1", self.directory)
+            shutil.rmtree(self.directory)
+            return None
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(self.directory / state["weights"])
+        variables = _rng_variables(model)
+        if len(variables) != len(state["rng"]):
+            raise RuntimeError(f"{state_path}: {len(state['rng'])} seed generator states for a model with {len(variables)}")
+        for variable, value in zip(variables, state["rng"], strict=True):
+            variable.assign(value)
+        return Restored(state["epochs_done"], state["history"], state["epoch_seconds"])
+
+    def save(self, model: keras.Model, epochs_done: int, history: list[dict[str, float]], epoch_seconds: list[float]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        weights_name = f"epoch-{epochs_done:03d}.weights.h5"
+        # Keras insists on the `.weights.h5` suffix, so the partial file gets a prefix instead.
+        partial = self.directory / f"partial-{weights_name}"
+        model.save_weights(partial)
+        partial.replace(self.directory / weights_name)
+        state = {
+            "key": self.key,
+            "epochs_done": epochs_done,
+            "weights": weights_name,
+            "history": history,
+            "epoch_seconds": epoch_seconds,
+            "rng": [variable.numpy().tolist() for variable in _rng_variables(model)],
+        }
+        write_json(self.directory / STATE_FILE, state)
+        for stale in self.directory.glob("*.weights.h5"):
+            if stale.name != weights_name:
+                stale.unlink()
+
+    def delete(self) -> None:
+        if self.directory.exists():
+            shutil.rmtree(self.directory)
+        parent = self.directory.parent
+        if parent.exists() and not any(parent.iterdir()):
+            parent.rmdir()
+
+
+class BackupCallback(keras.callbacks.Callback):
+    """Saves the backup after each epoch whose loss is finite."""
+
+    def __init__(self, backup: Backup, history: list[dict[str, float]], epoch_seconds: list[float]) -> None:
+        super().__init__()
+        self.backup = backup
+        self.history = history
+        self.epoch_seconds = epoch_seconds
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = {name: float(value) for name, value in (logs or {}).items()}
+        if not math.isfinite(logs.get("loss", 0.0)):
+            return
+        self.history.append(logs)
+        self.backup.save(self.model, epoch + 1, self.history, self.epoch_seconds)

@@ -1,0 +1,143 @@
+"""Interrupted training resumes, and only from a backup of the same run; runs are deterministic.
+
+The end-to-end tests work in fresh clones of the committed slice run and train Model 2 for six
+epochs with the real `dvc repro train@model2`. One clone runs it twice uninterrupted (the
+determinism check); another has its `dvc repro` process group killed with SIGKILL after an epoch
+has been backed up, and the next `dvc repro` must resume there and end with the same history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from stages.backup import Backup, BackupCallback, run_key
+from stages.config import TrainParams, load_params
+from stages.history import FIT_SUMMARY, read_history
+from stages.io import read_json
+from tests.conftest import REPO, clone_project, dvc, edit_params, project_env, ran_stages
+
+EPOCHS = 6
+STATE = Path("checkpoints/model2/state.json")
+
+
+def trained(project: Path) -> tuple[dict[str, list[float]], dict]:
+    return read_history(project / "reports/training/model2"), read_json(project / "reports/training/model2" / FIT_SUMMARY)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory, workflow_base: Path) -> tuple[Path, dict[str, list[float]]]:
+    project = clone_project(workflow_base, tmp_path_factory.mktemp("resume") / "uninterrupted")
+    edit_params(project, train={"epochs": EPOCHS})
+    dvc("repro", "train@model2", cwd=project)
+    history, summary = trained(project)
+    assert summary["resumed_after_epoch"] == 0 and len(history["loss"]) == EPOCHS
+    assert not (project / "checkpoints").exists(), "a finished run deletes its backup"
+    return project, history
+
+
+def test_same_seed_same_inputs_give_identical_results_on_cpu(uninterrupted: tuple[Path, dict[str, list[float]]]) -> None:
+    project, first = uninterrupted
+    weights_before = keras.models.load_model(project / "models/model2.keras", safe_mode=True).get_weights()
+    dvc("repro", "-f", "train@model2", cwd=project)
+    second, _ = trained(project)
+    assert second == first
+    weights_after = keras.models.load_model(project / "models/model2.keras", safe_mode=True).get_weights()
+    for before, after in zip(weights_before, weights_after, strict=True):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_a_killed_training_stage_resumes_after_its_last_epoch(tmp_path: Path, workflow_base: Path, uninterrupted: tuple[Path, dict]) -> None:
+    _, expected = uninterrupted
+    project = clone_project(workflow_base, tmp_path / "killed")
+    edit_params(project, train={"epochs": EPOCHS})
+    command = [str(Path(sys.executable).parent / "dvc"), "repro", "train@model2"]
+    process = subprocess.Popen(command, cwd=project, env=project_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not (project / STATE).exists():
+        assert process.poll() is None, "training ended before any epoch was backed up"
+        assert time.monotonic() < deadline, "no backup after 300 s"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done = read_json(project / STATE)["epochs_done"]
+    assert 1 <= done < EPOCHS
+    assert not (project / "models/model2.keras").exists()
+
+    result = dvc("repro", "train@model2", cwd=project)
+    assert f"model2: resuming after epoch {done} of {EPOCHS}" in result.stdout + result.stderr
+    history, summary = trained(project)
+    assert summary["resumed_after_epoch"] == done
+    assert len(summary["epoch_seconds"]) == EPOCHS
+    assert history == expected
+    assert not (project / "checkpoints").exists()
+    assert "train@model2" not in ran_stages(dvc("repro", "train@model2", cwd=project).stdout)
+
+
+# Unit tests of the backup itself, on a tiny model in-process.
+
+
+def tiny_model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    layers = [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dropout(0.5), keras.layers.Dense(3, activation="softmax")]
+    model = keras.Sequential(layers)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_a_backup_restores_weights_optimizer_and_dropout_state(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 4), dtype=np.float32), rng.integers(0, 3, 64)
+    model = tiny_model()
+    history: list[dict[str, float]] = []
+    seconds = [0.0, 0.0]
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False, callbacks=[BackupCallback(Backup(tmp_path, "k"), history, seconds)])
+    assert len(history) == 2 and all(np.isfinite(entry["loss"]) for entry in history)
+
+    fresh = tiny_model()
+    restored = Backup(tmp_path, "k").restore(fresh)
+    assert restored is not None and restored.epochs_done == 2 and len(restored.history) == 2
+    assert int(fresh.optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy()) == 8
+    for original, loaded in zip(model.variables, fresh.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(original), np.asarray(loaded), err_msg=original.path)
+    # One more epoch from the restored copy equals one more epoch of the original.
+    model.fit(x, y, epochs=3, initial_epoch=2, batch_size=16, verbose=0, shuffle=False)
+    fresh.fit(x, y, epochs=3, initial_epoch=2, batch_size=16, verbose=0, shuffle=False)
+    for original, loaded in zip(model.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(original, loaded)
+
+
+def test_a_backup_with_another_key_is_deleted_not_loaded(tmp_path: Path) -> None:
+    model = tiny_model()
+    Backup(tmp_path / "model", "old").save(model, 1, [{"loss": 1.0}], [1.0])
+    assert (tmp_path / "model" / "state.json").exists()
+    assert Backup(tmp_path / "model", "new").restore(tiny_model()) is None
+    assert not (tmp_path / "model").exists()
+
+
+def test_the_key_changes_with_params_data_and_code(tmp_path: Path) -> None:
+    spec = load_params(REPO / "params.yaml").models["model2"]
+    settings = TrainParams(epochs=20, batch_size=140, seed=0)
+    data, code = tmp_path / "train.npz", tmp_path / "train.py"
+    data.write_bytes(b"data")
+    code.write_text("code")
+    key = run_key(spec, settings, [data], [code])
+    assert run_key(spec, settings, [data], [code]) == key
+    changed = dataclasses.replace(spec, optimizer=dataclasses.replace(spec.optimizer, arguments={**spec.optimizer.arguments, "learning_rate": 0.5}))
+    assert run_key(changed, settings, [data], [code]) != key
+    assert run_key(dataclasses.replace(spec, precision="mixed_bfloat16"), settings, [data], [code]) != key
+    assert run_key(spec, dataclasses.replace(settings, seed=1), [data], [code]) != key
+    data.write_bytes(b"datA")
+    assert run_key(spec, settings, [data], [code]) != key
+    data.write_bytes(b"data")
+    code.write_text("code ")
+    assert run_key(spec, settings, [data], [code]) != key
