@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.train_speed import machine
+from benchmarks.machine import describe
 from stages.io import write_json, write_text
 
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     for current, following in zip(stages, [*stages[1:], {"started_s": round(seconds, 1)}], strict=True):
         current["seconds"] = round(following["started_s"] - current["started_s"], 1)
 
-    report = {"machine": machine(), "commit": commit, "seconds": round(seconds, 1), "minutes": round(seconds / 60, 1), "stages": stages}
+    report = {"machine": describe(), "commit": commit, "seconds": round(seconds, 1), "minutes": round(seconds / 60, 1), "stages": stages}
     write_json(args.out.with_suffix(".json"), report)
     lines = [
         "# Full pipeline, end to end",

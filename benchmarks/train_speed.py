@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
 import resource
 import shutil
 import statistics
@@ -36,6 +34,7 @@ from pathlib import Path
 import keras
 import yaml
 
+from benchmarks.machine import describe
 from stages.config import load_params
 from stages.io import read_npz, write_json, write_text
 from stages.train import prepare_model, steps_per_epoch, training_batches
@@ -64,7 +63,7 @@ def _baseline_epoch(model: keras.Model, x, y, batch_size: int) -> float:
 def _project_epoch(model: keras.Model, x, y, batch_size: int, seed: int, epoch: int) -> float:
     timer = EpochTimer()
     batches = training_batches(x, y, batch_size, seed, epoch, epoch + 1)
-    model.fit(batches, steps_per_epoch=steps_per_epoch(len(y), batch_size), epochs=epoch + 1, initial_epoch=epoch, verbose=0, callbacks=[timer])
+    model.fit(batches, steps_per_epoch=steps_per_epoch(len(y), batch_size), epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0, callbacks=[timer])
     return timer.seconds[-1]
 
 
@@ -95,17 +94,6 @@ def time_model(spec, x, y, batch_size: int, seed: int, repeats: int) -> dict:
         "alternative_ratio": round(medians["alternative"] / medians["baseline"], 3),
         "samples_images_per_s": {path: [round(value, 1) for value in values] for path, values in samples.items()},
     }
-
-
-def machine() -> str:
-    flags = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        text = cpuinfo.read_text()
-        model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "unknown CPU")
-        features = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {flag}" in text]
-        flags = f"{model}; {', '.join(features)}"
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {flags}; Python {platform.python_version()}, Keras {keras.__version__}"
 
 
 def noop_repro_seconds(repeats: int = 3) -> float:
@@ -145,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         results[name] = time_model(spec, x, y, params.train.batch_size, params.train.seed, args.repeats)
         print(name, results[name], flush=True)
     report = {
-        "machine": machine(),
+        "machine": describe(),
         "images_per_epoch": len(y),
         "repeats": args.repeats,
         "models": results,

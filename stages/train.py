@@ -138,6 +138,7 @@ def fit(
         steps_per_epoch=steps_per_epoch(len(train["y"]), settings.batch_size),
         epochs=settings.epochs,
         initial_epoch=first_epoch,
+        shuffle=False,  # the batches are shuffled per epoch by training_batches
         validation_data=evaluation_batches(test["x"], test["y"], settings.batch_size),
         callbacks=callbacks,
         verbose=0,
