@@ -79,6 +79,10 @@ def test_a_killed_training_stage_resumes_after_its_last_epoch(tmp_path: Path, wo
     assert summary["resumed_after_epoch"] == done
     assert len(summary["epoch_seconds"]) == EPOCHS
     assert history == expected
+    resumed_weights = keras.models.load_model(project / "models/model2.keras", safe_mode=True).get_weights()
+    expected_weights = keras.models.load_model(uninterrupted[0] / "models/model2.keras", safe_mode=True).get_weights()
+    for resumed, uninterrupted_weights in zip(resumed_weights, expected_weights, strict=True):
+        np.testing.assert_array_equal(resumed, uninterrupted_weights)
     assert not (project / "checkpoints").exists()
     assert "train@model2" not in ran_stages(dvc("repro", "train@model2", cwd=project).stdout)
 
