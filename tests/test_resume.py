@@ -145,3 +145,20 @@ def test_the_key_changes_with_params_data_and_code(tmp_path: Path) -> None:
     data.write_bytes(b"data")
     code.write_text("code ")
     assert run_key(spec, settings, [data], [code]) != key
+
+
+def test_a_run_killed_after_its_last_epoch_only_saves(tmp_path: Path) -> None:
+    """All epochs backed up but the model not saved yet: the rerun trains nothing and returns that model."""
+    from stages.train import fit
+
+    spec = load_params(REPO / "params.yaml").models["model2"]
+    settings = TrainParams(epochs=2, batch_size=140, seed=0)
+    rng = np.random.default_rng(0)
+    data = {"x": rng.random((280, 28, 28, 1), dtype=np.float32), "y": rng.integers(0, 10, 280)}
+    first, _ = fit(spec, settings, data, data, tmp_path / "log", Backup(tmp_path / "backup", "k"))
+    assert read_json(tmp_path / "backup" / "state.json")["epochs_done"] == 2
+    again, summary = fit(spec, settings, data, data, tmp_path / "log-again", Backup(tmp_path / "backup", "k"))
+    assert summary["resumed_after_epoch"] == 2 and summary["epochs"] == 2
+    assert read_history(tmp_path / "log-again") == read_history(tmp_path / "log")
+    for trained_weights, restored_weights in zip(first.get_weights(), again.get_weights(), strict=True):
+        np.testing.assert_array_equal(trained_weights, restored_weights)
