@@ -16,12 +16,12 @@ Keras and TensorFlow versions. A backup whose key differs is deleted, never load
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import math
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -83,18 +83,17 @@ class Backup:
         """Load the last finished epoch into `model` (compiled, unfitted); None if there is nothing to resume."""
         state_path = self.directory / STATE_FILE
         if not state_path.exists():
-            if self.directory.exists():
-                shutil.rmtree(self.directory)
+            self.delete()
             return None
         try:
             state = read_json(state_path)
         except (OSError, ValueError) as error:
             logger.warning("%s: unreadable backup (%s); starting from epoch 1", self.directory, error)
-            shutil.rmtree(self.directory)
+            self.delete()
             return None
         if state.get("key") != self.key:
             logger.info("%s: backup made with other params, data or code; deleted, starting from epoch 1", self.directory)
-            shutil.rmtree(self.directory)
+            self.delete()
             return None
         model.optimizer.build(model.trainable_variables)
         model.load_weights(self.directory / state["weights"])
@@ -126,11 +125,15 @@ class Backup:
                 stale.unlink()
 
     def delete(self) -> None:
-        if self.directory.exists():
-            shutil.rmtree(self.directory)
-        parent = self.directory.parent
-        if parent.exists() and not any(parent.iterdir()):
-            parent.rmdir()
+        """Remove the backup's own files, never anything else, and the directories that leaves empty."""
+        if not self.directory.is_dir():
+            return
+        own = [self.directory / STATE_FILE, *self.directory.glob("*.weights.h5"), *self.directory.glob(f".{Path(STATE_FILE).stem}.*.tmp.json")]
+        for path in own:
+            path.unlink(missing_ok=True)
+        for directory in (self.directory, self.directory.parent):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
 
 
 class BackupCallback(keras.callbacks.Callback):

@@ -128,6 +128,16 @@ def test_a_backup_with_another_key_is_deleted_not_loaded(tmp_path: Path) -> None
     assert not (tmp_path / "model").exists()
 
 
+def test_deleting_a_backup_leaves_other_files_alone(tmp_path: Path) -> None:
+    directory = tmp_path / "checkpoints" / "model"
+    Backup(directory, "old").save(tiny_model(), 1, [{"loss": 1.0}], [1.0])
+    (directory / "notes.txt").write_text("mine")
+    assert Backup(directory, "new").restore(tiny_model()) is None
+    assert sorted(path.name for path in directory.iterdir()) == ["notes.txt"]
+    Backup(directory, "new").delete()
+    assert (directory / "notes.txt").read_text() == "mine"
+
+
 def test_the_key_changes_with_params_data_and_code(tmp_path: Path) -> None:
     spec = load_params(REPO / "params.yaml").models["model2"]
     settings = TrainParams(epochs=20, batch_size=140, seed=0)
