@@ -12,7 +12,7 @@ falls on all of them alike, each after a warm-up:
 - project: `stages.train`'s path, its `tf.data` batches and the model's declared precision;
 - alternative: the project's path in the other precision (what the declared one is chosen over).
 
-An epoch is timed from Keras' `on_epoch_begin` to `on_epoch_end`, without validation; the report
+An epoch is timed by the train stage's own `EpochLog` (Keras' `on_epoch_begin` to `on_epoch_end`), without validation; the report
 gives each path's median images/s and the ratio project / baseline. It also times a no-op
 `dvc repro` and the peak resident memory of one training stage (`python -m stages train`, one
 epoch on the full data, in a scratch directory).
@@ -37,34 +37,22 @@ import yaml
 from benchmarks.machine import describe
 from stages.config import load_params
 from stages.io import read_npz, write_json, write_text
-from stages.train import prepare_model, steps_per_epoch, training_batches
+from stages.train import EpochLog, prepare_model, steps_per_epoch, training_batches
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
-class EpochTimer(keras.callbacks.Callback):
-    def __init__(self) -> None:
-        super().__init__()
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.seconds.append(time.perf_counter() - self._started)
-
-
 def _baseline_epoch(model: keras.Model, x, y, batch_size: int) -> float:
-    timer = EpochTimer()
+    timer = EpochLog(model.name, 1, len(y))
     model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, callbacks=[timer])
-    return timer.seconds[-1]
+    return timer.epoch_seconds[-1]
 
 
 def _project_epoch(model: keras.Model, x, y, batch_size: int, seed: int, epoch: int) -> float:
-    timer = EpochTimer()
+    timer = EpochLog(model.name, epoch + 1, len(y))
     batches = training_batches(x, y, batch_size, seed, epoch, epoch + 1)
     model.fit(batches, steps_per_epoch=steps_per_epoch(len(y), batch_size), epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0, callbacks=[timer])
-    return timer.seconds[-1]
+    return timer.epoch_seconds[-1]
 
 
 def time_model(spec, x, y, batch_size: int, seed: int, repeats: int) -> dict:

@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from stages.config import ModelSpec, TrainParams
 from stages.io import read_json, write_json
+from stages.mnist import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -39,21 +40,13 @@ STATE_FILE = "state.json"
 CODE_FILES = tuple(Path(__file__).resolve().parent / name for name in ("train.py", "builder.py", "backup.py"))
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def run_key(spec: ModelSpec, settings: TrainParams, data_files: Iterable[Path], code_files: Iterable[Path]) -> str:
     """SHA-256 of what a training run's result depends on."""
     description = {
         "model": dataclasses.asdict(spec),
         "train": dataclasses.asdict(settings),
-        "data": {Path(path).name: _file_digest(Path(path)) for path in data_files},
-        "code": {Path(path).name: _file_digest(Path(path)) for path in code_files},
+        "data": {Path(path).name: sha256_file(path) for path in data_files},
+        "code": {Path(path).name: sha256_file(path) for path in code_files},
         "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
     }
     return hashlib.sha256(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()

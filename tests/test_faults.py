@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from stages.config import TrainParams, load_params
+from stages.history import metric_file
 from stages.io import read_npz, write_npz
 from stages.mnist import EXPECTED_SHAPES
 from tests.conftest import REPO, project_env
@@ -133,7 +134,7 @@ def test_a_model_file_with_python_code_is_refused(scratch: Path) -> None:
     history = scratch / "log"
     for split in ("train", "eval"):
         for metric in ("loss", "accuracy"):
-            path = history / "plots" / "metrics" / split / f"{metric}.tsv"
+            path = metric_file(history, split, metric)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(f"step\t{metric}\n0\t0.5\n")
     result = stage("plot", "model1", "--model", "model1.keras", "--log", "log", "--out", "figures", cwd=scratch)
