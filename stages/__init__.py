@@ -1,6 +1,7 @@
 """Stages of the MNIST CNN pipeline, one module per `dvc.yaml` stage plus shared modules.
 
-Run a stage from the repository root as a module, for example `python -m stages.train model1`;
+Run a stage from the repository root, for example `python -m stages train model1 --data ...`
+(see `python -m stages`);
 `dvc repro` does this for every stage in `dvc.yaml`.
 """
 
@@ -8,6 +9,6 @@ import os
 
 # TensorFlow prints C++ log lines (oneDNN notices, CUDA probing) when it is first imported, before
 # any of our code can configure logging. The environment variable is the only switch that reaches
-# them, so it is set here, before any stage module imports Keras. A user who wants the noise back
-# exports TF_CPP_MIN_LOG_LEVEL=0.
+# them, so it is set here, before any stage module imports Keras. (`stages/__main__.py` also holds
+# back what C++ writes to stderr while TensorFlow starts, and shows it only if the start fails.)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

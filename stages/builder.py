@@ -1,17 +1,23 @@
 """Build a compiled `keras.Sequential` from a model declared as data in `params.yaml`.
 
 No model is written in Python: every model is a list of Keras layers by class name with their
-arguments, an optimizer and a loss. `validate_model` checks a declaration against Keras itself
+arguments, an optimizer and a loss. `model_problems` checks declarations against Keras itself
 (known class names, known arguments, values Keras accepts, layers that connect, an output of one
 score per class) and names the exact key path of each problem, before any data is loaded.
+
+A model's precision is Keras' global dtype policy while it is built (and, in the train stage,
+while it trains): `precision_scope` sets it and puts the previous one back, so building a bf16
+model never changes the next model's precision.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import math
 import re
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import keras
@@ -121,9 +127,24 @@ def _make_optimizer(spec: OptimizerSpec, path: str) -> tuple[optimizers.Optimize
     return _instantiate(cls, spec.class_name, dict(spec.arguments), path, ())
 
 
-def _assemble(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> tuple[keras.Sequential | None, list[tuple[str, str]]]:
+@contextlib.contextmanager
+def precision_scope(precision: str) -> Iterator[None]:
+    """Keras' global dtype policy set to `precision` inside the block, and restored after it."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _assemble(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int, path: str = "") -> tuple[keras.Sequential | None, list[tuple[str, str]]]:
     """Create every layer and connect them one by one, so a failure names the layer that broke."""
-    path = f"models.{spec.name}"
+    with precision_scope(spec.precision):
+        return _assemble_in_policy(spec, input_shape, num_classes, path or f"models.{spec.name}")
+
+
+def _assemble_in_policy(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int, path: str) -> tuple[keras.Sequential | None, list[tuple[str, str]]]:
     problems: list[tuple[str, str]] = []
     built: list[layers.Layer] = []
     for index, layer_spec in enumerate(spec.layers):
@@ -173,11 +194,14 @@ def count_trainable(model: keras.Model) -> int:
     return int(sum(math.prod(weight.shape) for weight in model.trainable_weights))
 
 
-def validate_models(models: dict[str, ModelSpec], input_shape: tuple[int, ...] = INPUT_SHAPE, num_classes: int = NUM_CLASSES) -> None:
-    """Build every declared model once, reporting the problems of all of them together."""
+def model_problems(declared: Mapping[str, ModelSpec], input_shape: tuple[int, ...] = INPUT_SHAPE, num_classes: int = NUM_CLASSES) -> list[tuple[str, str]]:
+    """Build every declaration (keyed by its key path) once; return all their problems together.
+
+    This is the `model_check` that `stages.config.load_params` runs, so Keras-level problems are
+    reported in one error with the file-level ones.
+    """
     problems: list[tuple[str, str]] = []
-    for spec in models.values():
-        problems += _assemble(spec, input_shape, num_classes)[1]
+    for path, spec in declared.items():
+        problems += _assemble(spec, input_shape, num_classes, path)[1]
     keras.backend.clear_session()
-    if problems:
-        raise ParamsError(problems)
+    return problems

@@ -9,7 +9,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from stages.builder import validate_models
+from stages.builder import model_problems
 from stages.config import PARAMS_FILE, load_params
 
 logger = logging.getLogger(__name__)
@@ -19,6 +19,6 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages check")
     parser.add_argument("params", nargs="?", type=Path, default=PARAMS_FILE)
     args = parser.parse_args(argv)
-    params = load_params(args.params)
-    validate_models(dict(params.models))
-    logger.info("%s: OK (%d models: %s)", args.params, len(params.models), ", ".join(params.models))
+    params = load_params(args.params, model_check=model_problems)
+    names = [*params.models, *params.ablations.models]
+    logger.info("%s: OK (%d models and ablations: %s)", args.params, len(names), ", ".join(names))

@@ -3,7 +3,8 @@
 This is the one place that reads the params file. Stages call `load_params()` and pass plain values
 on to the functions that do the work. The checks here need no TensorFlow; the checks that need
 Keras (layer and optimizer names, arguments, whether the layers connect) live in
-`stages.builder.validate_models`, which the training stage runs on every model before it trains.
+`stages.builder.model_problems`. A stage that builds models passes that function as `model_check`,
+and its problems join the file-level ones in one `ParamsError` naming the file that was read.
 
 Check a params file by hand with `python -m stages check`.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,13 +100,24 @@ class ModelSpec:
 
 @dataclasses.dataclass(frozen=True)
 class ReportParams:
-    """Rules behind the report's generated observations, and how many digits its figures show."""
+    """Rules behind the report's observations and claim verdicts, and how many digits its figures show."""
 
     overfit_loss_ratio: float
     chance_accuracy: float
     convergence_accuracy: float
+    significance_level: float
+    min_accuracy_difference: float
+    min_epoch_difference: float
     sample_digits: int
     misclassified_digits: int
+
+
+@dataclasses.dataclass(frozen=True)
+class AblationParams:
+    """Variants of the models that change one thing, trained at `seeds` only (no cached model)."""
+
+    seeds: tuple[int, ...]
+    models: Mapping[str, ModelSpec]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,8 +125,24 @@ class Params:
     download: DownloadParams
     prepare: PrepareParams
     train: TrainParams
+    replica_seeds: tuple[int, ...]
     models: Mapping[str, ModelSpec]
+    ablations: AblationParams
     report: ReportParams
+
+    def spec(self, name: str) -> ModelSpec:
+        """A model or an ablation by name; `ParamsError` listing both if there is none."""
+        if name in self.models:
+            return self.models[name]
+        if name in self.ablations.models:
+            return self.ablations.models[name]
+        declared = ", ".join([*self.models, *self.ablations.models])
+        raise ParamsError([(f"models.{name}", f"no such model or ablation; declared: {declared}")])
+
+
+# Checks that need Keras: given the declarations that parsed, keyed by their key path
+# (`models.model1`, `ablations.models.model2_adam`), their problems by key path.
+ModelCheck = Callable[[Mapping[str, ModelSpec]], list[tuple[str, str]]]
 
 
 class _Checker:
@@ -229,13 +257,68 @@ def _parse_train(raw: Any, checker: _Checker) -> TrainParams:
     )
 
 
+def _seed_list(raw: Any, path: str, checker: _Checker) -> tuple[int, ...]:
+    if not isinstance(raw, list):
+        checker.add(path, f"expected a list of seeds (integers >= 0), got {_describe(raw)}")
+        return ()
+    seeds = [checker.integer(seed, f"{path}[{index}]", minimum=0) for index, seed in enumerate(raw)]
+    valid = [seed for seed in seeds if seed is not None]
+    duplicates = sorted({seed for seed in valid if valid.count(seed) > 1})
+    if duplicates:
+        checker.add(path, f"seeds must differ; repeated: {', '.join(map(str, duplicates))}")
+    return tuple(valid)
+
+
+def _parse_replicas(raw: Any, checker: _Checker, main_seed: int) -> tuple[int, ...]:
+    section = checker.mapping(raw, "replicas", ("seeds",))
+    seeds = _seed_list(section.get("seeds", []), "replicas.seeds", checker)
+    if main_seed in seeds:
+        checker.add("replicas.seeds", f"must not repeat the main run's seed train.seed = {main_seed}")
+    return seeds
+
+
+def _parse_ablations(raw: Any, checker: _Checker, seeds: tuple[int, ...], models: Mapping[str, ModelSpec]) -> AblationParams:
+    section = checker.mapping(raw, "ablations", ("seeds", "models"))
+    ablation_seeds = _seed_list(section.get("seeds", []), "ablations.seeds", checker)
+    if set(ablation_seeds) != set(seeds):
+        checker.add("ablations.seeds", f"must be train.seed and replicas.seeds, {sorted(seeds)}; got {sorted(ablation_seeds)}")
+    ablations: dict[str, ModelSpec] = {}
+    raw_models = section.get("models", {})
+    if not isinstance(raw_models, Mapping):
+        checker.add("ablations.models", f"expected a mapping of name to model declaration, got {_describe(raw_models)}")
+        raw_models = {}
+    for name, raw_model in raw_models.items():
+        if not _valid_name(name):
+            checker.add(f"ablations.models.{name}", "model names may use letters, digits, '-' and '_' only")
+            continue
+        if name in models:
+            checker.add(f"ablations.models.{name}", "this name is already a model under `models`")
+            continue
+        model = _parse_model(name, raw_model, checker, "ablations.models")
+        if model is not None:
+            ablations[name] = model
+    return AblationParams(seeds=ablation_seeds, models=ablations)
+
+
 def _parse_report(raw: Any, checker: _Checker) -> ReportParams:
-    keys = ("overfit_loss_ratio", "chance_accuracy", "convergence_accuracy", "sample_digits", "misclassified_digits")
+    keys = (
+        "overfit_loss_ratio",
+        "chance_accuracy",
+        "convergence_accuracy",
+        "significance_level",
+        "min_accuracy_difference",
+        "min_epoch_difference",
+        "sample_digits",
+        "misclassified_digits",
+    )
     section = checker.mapping(raw, "report", keys)
     return ReportParams(
         overfit_loss_ratio=checker.number(section.get("overfit_loss_ratio"), "report.overfit_loss_ratio", minimum=1.0),
         chance_accuracy=checker.number(section.get("chance_accuracy"), "report.chance_accuracy", minimum=0.0, maximum=1.0),
         convergence_accuracy=checker.number(section.get("convergence_accuracy"), "report.convergence_accuracy", minimum=0.0, maximum=1.0),
+        significance_level=checker.number(section.get("significance_level"), "report.significance_level", minimum=1e-6, maximum=0.5),
+        min_accuracy_difference=checker.number(section.get("min_accuracy_difference"), "report.min_accuracy_difference", minimum=0.0, maximum=1.0),
+        min_epoch_difference=checker.number(section.get("min_epoch_difference"), "report.min_epoch_difference", minimum=0.0),
         sample_digits=checker.integer(section.get("sample_digits"), "report.sample_digits", minimum=1) or 0,
         misclassified_digits=checker.integer(section.get("misclassified_digits"), "report.misclassified_digits", minimum=1) or 0,
     )
@@ -259,8 +342,12 @@ def _parse_class_and_arguments(raw: Any, path: str, checker: _Checker) -> tuple[
     return class_name, dict(arguments)
 
 
-def _parse_model(name: str, raw: Any, checker: _Checker) -> ModelSpec | None:
-    path = f"models.{name}"
+def _valid_name(name: Any) -> bool:
+    return isinstance(name, str) and name.replace("_", "").replace("-", "").isalnum()
+
+
+def _parse_model(name: str, raw: Any, checker: _Checker, parent: str = "models") -> ModelSpec | None:
+    path = f"{parent}.{name}"
     section = checker.mapping(raw, path, ("layers", "optimizer", "loss"), ("precision",))
     layers: list[LayerSpec] = []
     raw_layers = section.get("layers", [])
@@ -281,6 +368,10 @@ def _parse_model(name: str, raw: Any, checker: _Checker) -> ModelSpec | None:
             optimizer_name = checker.string(raw_optimizer["name"], f"{path}.optimizer.name")
             arguments = {key: value for key, value in raw_optimizer.items() if key != "name"}
             _finite_numbers_only(arguments, f"{path}.optimizer", checker)
+            rate = arguments.get("learning_rate")
+            if isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate <= 0:
+                checker.add(f"{path}.optimizer.learning_rate", f"must be greater than 0, got {rate}")
+                optimizer_name = None
             if optimizer_name is not None:
                 optimizer = OptimizerSpec(class_name=optimizer_name, arguments=arguments)
 
@@ -291,10 +382,14 @@ def _parse_model(name: str, raw: Any, checker: _Checker) -> ModelSpec | None:
     return ModelSpec(name=name, layers=tuple(layers), optimizer=optimizer, loss=loss, precision=precision)
 
 
-def parse_params(raw: Any, source: str = str(PARAMS_FILE)) -> Params:
-    """Turn the parsed YAML document into `Params`, or raise `ParamsError` listing every problem."""
+def parse_params(raw: Any, source: str = str(PARAMS_FILE), model_check: ModelCheck | None = None) -> Params:
+    """Turn the parsed YAML document into `Params`, or raise `ParamsError` listing every problem.
+
+    `model_check`, if given, runs on every model and ablation that parsed, and its problems are
+    reported together with the file-level ones.
+    """
     checker = _Checker()
-    document = checker.mapping(raw, "", ("download", "prepare", "train", "models", "report"))
+    document = checker.mapping(raw, "", ("download", "prepare", "train", "replicas", "models", "ablations", "report"))
     download = _parse_download(document.get("download", {}), checker)
     prepare = _parse_prepare(document.get("prepare", {}), checker)
     train = _parse_train(document.get("train", {}), checker)
@@ -306,19 +401,27 @@ def parse_params(raw: Any, source: str = str(PARAMS_FILE)) -> Params:
         checker.add("models", f"expected a non-empty mapping of model name to declaration, got {_describe(raw_models)}")
     else:
         for name, raw_model in raw_models.items():
-            if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
+            if not _valid_name(name):
                 checker.add(f"models.{name}", "model names may use letters, digits, '-' and '_' only")
                 continue
             model = _parse_model(name, raw_model, checker)
             if model is not None:
                 models[name] = model
+    replica_seeds = _parse_replicas(document.get("replicas", {"seeds": []}), checker, train.seed)
+    all_seeds = (train.seed, *replica_seeds)
+    ablations = _parse_ablations(document.get("ablations", {"seeds": list(all_seeds), "models": {}}), checker, all_seeds, models)
 
+    if model_check is not None:
+        declared = {f"models.{name}": spec for name, spec in models.items()}
+        declared.update({f"ablations.models.{name}": spec for name, spec in ablations.models.items()})
+        for path, message in model_check(declared):
+            checker.add(path, message)
     if checker.problems:
         raise ParamsError(checker.problems, source)
-    return Params(download=download, prepare=prepare, train=train, models=models, report=report)
+    return Params(download=download, prepare=prepare, train=train, replica_seeds=replica_seeds, models=models, ablations=ablations, report=report)
 
 
-def load_params(path: Path | str = PARAMS_FILE) -> Params:
+def load_params(path: Path | str = PARAMS_FILE, model_check: ModelCheck | None = None) -> Params:
     """Read and check a params file; raise `ParamsError` naming the file and every bad key."""
     path = Path(path)
     try:
@@ -329,4 +432,4 @@ def load_params(path: Path | str = PARAMS_FILE) -> Params:
         raw = read_yaml(text)
     except yaml.YAMLError as error:
         raise ParamsError([("", f"not valid YAML: {error}")], str(path)) from error
-    return parse_params(raw, str(path))
+    return parse_params(raw, str(path), model_check)

@@ -1,8 +1,9 @@
 """Evaluate stage: test and train loss/accuracy, per-class accuracy and confusion data for one model.
 
 Run: `python -m stages evaluate model1 --data data/prepared --model models/model1.keras --log reports/training/model1 --out reports/eval/model1`.
-Writes `metrics.json` (a DVC metric), `confusion.json` (rows for DVC's `confusion` template) and
-`class_accuracy.json`. The training numbers come twice: the last epoch's training log, which is
+Writes `metrics.json` (a DVC metric), `confusion.json` (rows for DVC's `confusion` template),
+`class_accuracy.json` and `predictions.txt` (each test image's predicted class, for the report's
+paired tests). The training numbers come twice: the last epoch's training log, which is
 what the notebook's table shows (averaged over the epoch, with dropout active), and a clean
 inference pass over the training images with the final weights.
 """
@@ -19,7 +20,7 @@ import numpy as np
 
 from stages.config import load_params
 from stages.history import read_history
-from stages.io import read_npz, write_json
+from stages.io import read_npz, write_json, write_predictions
 from stages.models import load_trained_model
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ def main(argv: list[str]) -> None:
     metrics, predictions = evaluate(model, train, test, read_history(args.log), batch_size)
     write_json(args.out / "confusion.json", confusion_rows(test["y"], predictions))
     write_json(args.out / "class_accuracy.json", class_accuracy(test["y"], predictions))
+    write_predictions(args.out / "predictions.txt", predictions)
     write_json(args.out / "metrics.json", metrics)
     logger.info(
         "%s: test loss %.4f accuracy %.4f | train loss %.4f accuracy %.4f (last epoch)",

@@ -1,18 +1,28 @@
-"""Figures as pure functions: each returns a `matplotlib.figure.Figure`; only stage mains save them.
+"""Figures as pure functions: each returns a `matplotlib.figure.Figure`; stage mains save them with `save_figure`.
 
 Figures are made without pyplot, so nothing depends on a display or a global backend.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from stages.io import atomic_path
+
 # Kernels larger than this are drawn from a fixed random sample: a violin of 3.2 million weights
 # looks the same as one of 50,000 and takes far longer to estimate.
 VIOLIN_SAMPLE = 50_000
+
+
+def save_figure(figure: Figure, path: Path) -> None:
+    """Write `figure` as a PNG at 100 dpi, atomically."""
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=100, format="png")
 
 
 def _epochs(values: list[float]) -> list[int]:

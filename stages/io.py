@@ -1,8 +1,8 @@
 """Atomic file writes and safe reads shared by every stage.
 
-Every output is written to a temporary file beside its destination and moved into place with
-`os.replace`, so a stage killed mid-write leaves the previous complete file or none, never a
-truncated one that a later stage would read. Arrays are stored in `.npz` archives written with a
+Every file our code writes goes to a temporary file beside its destination and is moved into
+place with `os.replace`, so a stage killed mid-write leaves the previous complete file or none,
+never a truncated one that a later stage would read. (DVCLive writes its own files its own way.) Arrays are stored in `.npz` archives written with a
 fixed timestamp, so the same arrays always give the same bytes and DVC sees no change when a stage
 reruns with the same result.
 """
@@ -10,6 +10,7 @@ reruns with the same result.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -78,3 +79,24 @@ def read_npz(path: Path | str) -> dict[str, np.ndarray]:
             return {name: archive[name] for name in archive.files}
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise ValueError(f"not a valid .npz archive: {error}") from error
+
+
+def sha256_file(path: Path | str) -> str:
+    """SHA-256 of a file's bytes, read in blocks (`hashlib.file_digest`)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def write_predictions(path: Path | str, predicted: np.ndarray) -> None:
+    """Predicted classes (0-9) of the test images, in order, as one line of digits (10 KB for 10,000)."""
+    values = np.asarray(predicted)
+    if values.size and (values.min() < 0 or values.max() > 9):
+        raise ValueError(f"{path}: predicted classes must be digits 0-9")
+    write_text(path, "".join(str(int(value)) for value in values) + "\n")
+
+
+def read_predictions(path: Path | str) -> np.ndarray:
+    text = Path(path).read_text(encoding="utf-8").strip()
+    if not text.isdigit():
+        raise ValueError(f"{path}: expected one line of digits 0-9")
+    return np.frombuffer(text.encode("ascii"), dtype=np.uint8) - ord("0")

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from stages.errors import StageError
-from stages.io import read_npz
+from stages.io import read_npz, sha256_file
 
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 KERAS_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -52,14 +52,6 @@ EXPECTED_SHA256 = {
 
 class DataError(StageError, ValueError):
     """MNIST could not be had, or a file does not hold what it should."""
-
-
-def sha256_file(path: Path | str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def sha256_array(array: np.ndarray) -> str:

@@ -10,11 +10,10 @@ import logging
 from pathlib import Path
 
 import keras
-from matplotlib.figure import Figure
 
 from stages import figures
+from stages.figures import save_figure
 from stages.history import read_history
-from stages.io import atomic_path
 from stages.models import load_trained_model
 
 logger = logging.getLogger(__name__)
@@ -23,11 +22,6 @@ logger = logging.getLogger(__name__)
 def kernels(model: keras.Model) -> list[tuple[str, object]]:
     """(layer name, kernel) for every Conv2D and Dense layer, in order."""
     return [(layer.name, layer.kernel.numpy()) for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
-
-
-def save_figure(figure: Figure, path: Path) -> None:
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, dpi=100, format="png")
 
 
 def main(argv: list[str]) -> None:

@@ -21,23 +21,24 @@ import keras
 import numpy as np
 
 from stages import figures, narrative, summary
-from stages.builder import count_trainable
 from stages.config import load_params
+from stages.figures import save_figure
 from stages.history import FIT_SUMMARY, read_history
 from stages.io import read_json, read_npz, write_json, write_text
 from stages.models import load_trained_model
-from stages.plot import save_figure
 
 logger = logging.getLogger(__name__)
 
 
-def describe_layers(model: keras.Model) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """What `model.summary()` shows: each layer's name, type, output shape and parameter count."""
+def describe_layers(model: keras.Model, trainable: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """What `model.summary()` shows: each layer's name, type, output shape and parameter count.
+
+    `trainable` is the count the train stage recorded in `fit.json`.
+    """
     layers = [
         {"name": layer.name, "type": type(layer).__name__, "output_shape": str(tuple(layer.output.shape)), "params": int(layer.count_params())}
         for layer in model.layers
     ]
-    trainable = count_trainable(model)
     total = int(model.count_params())
     return layers, {"total": total, "trainable": trainable, "non_trainable": total - trainable}
 
@@ -87,7 +88,7 @@ def main(argv: list[str]) -> None:
     confusions = {}
     for name, spec in models.items():
         model = load_trained_model(args.models / f"{name}.keras")
-        layers, totals = describe_layers(model)
+        layers, totals = describe_layers(model, fits[name]["trainable_params"])
         confusions[name] = read_json(args.eval / name / "confusion.json")
         actual = np.array([row["actual"] for row in confusions[name]])
         predicted = np.array([row["predicted"] for row in confusions[name]])

@@ -17,6 +17,7 @@ import argparse
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,9 @@ import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from stages.backup import CODE_FILES, Backup, BackupCallback, run_key
-from stages.builder import build_model, count_trainable, validate_models
+from stages.backup import Backup, BackupCallback, UnusableBackup, run_key
+from stages.builder import build_model, count_trainable, model_problems, precision_scope
+from stages.closure import code_files
 from stages.config import ModelSpec, ParamsError, TrainParams, load_params
 from stages.errors import StageError
 from stages.history import FIT_SUMMARY
@@ -71,9 +73,9 @@ class EpochLog(keras.callbacks.Callback):
             seconds,
             self.train_images / seconds,
         )
+        # keras.callbacks.TerminateOnNaN stops the run at the first bad batch; this names the epoch.
         if not math.isfinite(logs.get("loss", 0.0)):
             self.diverged_at = epoch + 1
-            self.model.stop_training = True
 
 
 def steps_per_epoch(images: int, batch_size: int) -> int:
@@ -104,7 +106,6 @@ def evaluation_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data
 def prepare_model(spec: ModelSpec, seed: int) -> keras.Model:
     """The compiled model in its declared precision, its weights drawn from `seed`."""
     keras.utils.set_random_seed(seed)
-    keras.mixed_precision.set_global_policy(spec.precision)
     return build_model(spec)
 
 
@@ -116,9 +117,31 @@ def fit(
     log_dir: Path,
     backup: Backup | None = None,
 ) -> tuple[keras.Model, dict[str, Any]]:
-    """Fit one model as the notebook does: shuffled batches, validation on the test set each epoch."""
+    """Fit one model as the notebook does: shuffled batches, validation on the test set each epoch.
+
+    The model trains with Keras' global dtype policy set to its precision, restored afterwards.
+    """
+    with precision_scope(spec.precision):
+        return _fit(spec, settings, train, test, log_dir, backup)
+
+
+def _fit(
+    spec: ModelSpec,
+    settings: TrainParams,
+    train: dict[str, np.ndarray],
+    test: dict[str, np.ndarray],
+    log_dir: Path,
+    backup: Backup | None,
+) -> tuple[keras.Model, dict[str, Any]]:
     model = prepare_model(spec, settings.seed)
-    restored = backup.restore(model) if backup is not None else None
+    try:
+        restored = backup.restore(model) if backup is not None else None
+    except UnusableBackup as problem:
+        logger.warning("%s; deleted, starting from epoch 1", problem)
+        backup.delete()
+        # The failed load may have changed some weights: start again from the seeded model.
+        model = prepare_model(spec, settings.seed)
+        restored = None
     first_epoch = restored.epochs_done if restored else 0
     history = list(restored.history) if restored else []
     epoch_log = EpochLog(spec.name, settings.epochs, len(train["y"]))
@@ -129,7 +152,7 @@ def fit(
         dvclive_callback.on_epoch_end(epoch, logs)
     if restored:
         logger.info("%s: resuming after epoch %d of %d from %s", spec.name, first_epoch, settings.epochs, backup.directory)
-    callbacks: list[keras.callbacks.Callback] = [epoch_log, dvclive_callback]
+    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), epoch_log, dvclive_callback]
     if backup is not None:
         callbacks.append(BackupCallback(backup, history, epoch_log.epoch_seconds))
     started = time.perf_counter()
@@ -165,6 +188,39 @@ def fit(
     return model, summary
 
 
+def run(
+    spec: ModelSpec,
+    settings: TrainParams,
+    data: Path,
+    log_dir: Path,
+    backup_dir: Path | None,
+    entry: str,
+    save: Callable[[keras.Model, dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]], None],
+) -> None:
+    """Read the prepared data, fit `spec` and hand the model, its fit summary and the train and test
+    arrays to `save`; only then is the backup, keyed by the code of stage `entry`, deleted.
+    """
+    train = read_npz(data / "train.npz")
+    test = read_npz(data / "test.npz")
+    logger.info(
+        "%s: training on %d images for %d epochs (batch %d, seed %d, %s)",
+        spec.name,
+        len(train["y"]),
+        settings.epochs,
+        settings.batch_size,
+        settings.seed,
+        spec.precision,
+    )
+    backup = None
+    if backup_dir is not None:
+        key = run_key(spec, settings, [data / "train.npz", data / "test.npz"], code_files(entry))
+        backup = Backup(backup_dir, key)
+    model, summary = fit(spec, settings, train, test, log_dir, backup)
+    save(model, summary, train, test)
+    if backup is not None:
+        backup.delete()
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages train")
     parser.add_argument("model_name")
@@ -174,25 +230,15 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--backup", type=Path, help="directory for the per-epoch backup that lets a killed run resume")
     args = parser.parse_args(argv)
 
-    params = load_params()
+    params = load_params(model_check=model_problems)
     if args.model_name not in params.models:
         raise ParamsError([(f"models.{args.model_name}", f"no such model; declared: {', '.join(params.models)}")])
-    validate_models(dict(params.models))
-
-    train = read_npz(args.data / "train.npz")
-    test = read_npz(args.data / "test.npz")
     spec = params.models[args.model_name]
-    logger.info(
-        "%s: training on %d images for %d epochs (batch %d, %s)", spec.name, len(train["y"]), params.train.epochs, params.train.batch_size, spec.precision
-    )
-    backup = None
-    if args.backup is not None:
-        key = run_key(spec, params.train, [args.data / "train.npz", args.data / "test.npz"], CODE_FILES)
-        backup = Backup(args.backup, key)
-    model, summary = fit(spec, params.train, train, test, args.log, backup)
-    with atomic_path(args.model) as temporary:
-        model.save(temporary)
-    write_json(args.log / FIT_SUMMARY, summary)
-    if backup is not None:
-        backup.delete()
-    logger.info("%s: %d epochs in %.0f s -> %s", spec.name, summary["epochs"], summary["train_seconds"], args.model)
+
+    def save(model: keras.Model, summary: dict[str, Any], train: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> None:
+        with atomic_path(args.model) as temporary:
+            model.save(temporary)
+        write_json(args.log / FIT_SUMMARY, summary)
+        logger.info("%s: %d epochs in %.0f s -> %s", spec.name, summary["epochs"], summary["train_seconds"], args.model)
+
+    run(spec, params.train, args.data, args.log, args.backup, "train", save)
