@@ -19,14 +19,15 @@ import codecs
 import gzip
 import hashlib
 import pickle
+import socket
 import subprocess
 import sys
-import urllib.request
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 
 from stages.errors import StageError
@@ -127,14 +128,16 @@ def arrays_from_wheel(path: Path | str) -> dict[str, np.ndarray]:
 
 
 def fetch_keras(workdir: Path, timeout: float = 60.0) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    target = workdir / "mnist.npz"
-    with urllib.request.urlopen(KERAS_URL, timeout=timeout) as response, open(target, "wb") as handle:
-        while block := response.read(1 << 20):
-            handle.write(block)
-    digest = sha256_file(target)
-    if digest != KERAS_SHA256:
-        raise DataError(f"{KERAS_URL}: file SHA-256 {digest} does not match {KERAS_SHA256}")
-    return read_npz(target), {"url": KERAS_URL, "file_sha256": digest}
+    """Keras' own download (`keras.utils.get_file`), which checks the file's SHA-256 itself."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)  # get_file's urlretrieve has no timeout of its own
+    try:
+        path = keras.utils.get_file("mnist.npz", KERAS_URL, file_hash=KERAS_SHA256, hash_algorithm="sha256", cache_dir=str(workdir), cache_subdir="keras")
+    except Exception as error:  # get_file raises a bare Exception for network errors, ValueError for a bad digest
+        raise DataError(f"{KERAS_URL}: {' '.join(str(error).split())}") from error
+    finally:
+        socket.setdefaulttimeout(previous)
+    return read_npz(path), {"url": KERAS_URL, "file_sha256": sha256_file(path)}
 
 
 def fetch_pypi(workdir: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:

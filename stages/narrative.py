@@ -7,11 +7,15 @@ different story.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from stages.config import ModelSpec, ReportParams
+from stages.stats import McNemar
 from stages.summary import percent
+
+# McNemar's exact test between two models of this run, by name (see `stages.stats`).
+PairTest = Callable[[str, str], McNemar]
 
 
 def first_epoch_reaching(values: Sequence[float], threshold: float) -> int | None:
@@ -23,8 +27,26 @@ def failed_to_learn(row: Mapping[str, Any], rules: ReportParams) -> bool:
     return row["test_accuracy"] <= rules.chance_accuracy
 
 
-def observations(table: Sequence[Mapping[str, Any]], histories: Mapping[str, Mapping[str, Sequence[float]]], rules: ReportParams) -> list[str]:
-    """Sentences about overfitting, failure to learn, the best model, convergence and optimizers."""
+def ranking(first: Mapping[str, Any], second: Mapping[str, Any], pair_test: PairTest, rules: ReportParams) -> tuple[bool, str]:
+    """Whether `first` (the more accurate on this run) is significantly better than `second`, and why.
+
+    Significant means McNemar's exact p below `report.significance_level` and a gap of at least
+    `report.min_accuracy_difference`; otherwise the two are indistinguishable at this sample size.
+    """
+    test = pair_test(first["model"], second["model"])
+    gap = first["test_accuracy"] - second["test_accuracy"]
+    significant = test.p_value < rules.significance_level and gap >= rules.min_accuracy_difference
+    reason = f"McNemar exact p = {test.p_value:.3g}: {test.only_first} test images only {first['model']} gets right, {test.only_second} only {second['model']}"
+    return significant, reason
+
+
+def observations(
+    table: Sequence[Mapping[str, Any]], histories: Mapping[str, Mapping[str, Sequence[float]]], rules: ReportParams, pair_test: PairTest
+) -> list[str]:
+    """Sentences about overfitting, failure to learn, the best model, convergence and optimizers.
+
+    A model is called better than another only when `ranking` finds the difference significant.
+    """
     notes = []
     for row in table:
         name = row["model"]
@@ -47,12 +69,17 @@ def observations(table: Sequence[Mapping[str, Any]], histories: Mapping[str, Map
     if len(ranked) > 1:
         runner_up = ranked[1]
         gap = best["test_accuracy"] - runner_up["test_accuracy"]
-        errors_best, errors_next = 1 - best["test_accuracy"], 1 - runner_up["test_accuracy"]
-        fewer = f", {100 * (1 - errors_best / errors_next):.0f}% fewer errors" if errors_next > 0 and errors_best < errors_next else ""
-        notes.append(
-            f"**{best['model']} is the best model**: test accuracy {percent(best['test_accuracy'])}, "
-            f"{100 * gap:.2f} points above {runner_up['model']} ({percent(runner_up['test_accuracy'])}){fewer}."
-        )
+        significant, reason = ranking(best, runner_up, pair_test, rules)
+        if significant:
+            notes.append(
+                f"**{best['model']} is the best model on this run**: test accuracy {percent(best['test_accuracy'])}, "
+                f"{100 * gap:.2f} points above {runner_up['model']} ({percent(runner_up['test_accuracy'])}); {reason}."
+            )
+        else:
+            notes.append(
+                f"**{best['model']} and {runner_up['model']} are indistinguishable at this sample size**: test accuracy "
+                f"{percent(best['test_accuracy'])} and {percent(runner_up['test_accuracy'])}, {100 * gap:.2f} points apart; {reason}."
+            )
     else:
         notes.append(f"**{best['model']}** is the only model: test accuracy {percent(best['test_accuracy'])}.")
 
@@ -94,7 +121,14 @@ def observations(table: Sequence[Mapping[str, Any]], histories: Mapping[str, Map
     if len(by_optimizer) > 1:
         order = sorted(by_optimizer.items(), key=lambda item: item[1]["test_accuracy"], reverse=True)
         listing = ", ".join(f"{optimizer} {percent(row['test_accuracy'])} ({row['model']})" for optimizer, row in order)
-        notes.append(f"Optimizers, best test accuracy each: {listing}; **{order[0][0]} did best**.")
+        significant, reason = ranking(order[0][1], order[1][1], pair_test, rules)
+        if significant:
+            notes.append(f"Optimizers, best test accuracy each: {listing}; **{order[0][0]} did best** ({reason}).")
+        else:
+            notes.append(
+                f"Optimizers, best test accuracy each: {listing}; **{order[0][0]} and {order[1][0]} are indistinguishable "
+                f"at this sample size** ({reason}). These models differ in more than the optimizer: see the claims table."
+            )
     return notes
 
 

@@ -1,12 +1,15 @@
 """Report stage: the notebook's comparison table and a narrative report regenerated from the run.
 
 Run: `python -m stages report --data data/prepared --models models --eval reports/eval --training reports/training --figures reports/figures
---assets reports/report --summary-json reports/summary.json --summary-md reports/summary.md --report reports/report.md`.
+--replicas reports/replicas --assets reports/report --summary-json reports/summary.json --summary-md reports/summary.md --report reports/report.md`.
 
 Writes `reports/summary.json` (a DVC metric keyed by model), `reports/summary.md` (the table) and
 `reports/report.md`: the data (sample digits, class counts), each model (declaration in words,
-layer table, curves, weight violins, confusion matrix), the comparison table, observations
-generated under the rules in `params.yaml: report`, and the best model's misclassified digits.
+layer table, curves, weight violins, confusion matrix), the comparison table with each test
+accuracy's 95% Wilson interval, McNemar's exact test for each pair of models, the spread over
+seeds (main run and replicas), the notebook's six claims with verdicts (`stages/claims.py`),
+observations generated under the rules in `params.yaml: report`, and the most accurate model's
+misclassified digits.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ from typing import Any
 import keras
 import numpy as np
 
-from stages import figures, narrative, summary
-from stages.config import load_params
+from stages import claims, figures, narrative, summary
+from stages.claims import Run
+from stages.config import Params, load_params
 from stages.figures import save_figure
 from stages.history import FIT_SUMMARY, read_history
-from stages.io import read_json, read_npz, write_json, write_text
+from stages.io import read_json, read_npz, read_predictions, write_json, write_text
 from stages.models import load_trained_model
+from stages.stats import McNemar, mcnemar_exact, wilson_interval
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +48,76 @@ def describe_layers(model: keras.Model, trainable: int) -> tuple[list[dict[str, 
     return layers, {"total": total, "trainable": trainable, "non_trainable": total - trainable}
 
 
+def load_run(seed: int, metrics_file: Path, history_dir: Path, predictions_file: Path, labels: np.ndarray) -> Run:
+    metrics = read_json(metrics_file)
+    predicted = read_predictions(predictions_file)
+    if len(predicted) != len(labels):
+        raise ValueError(f"{predictions_file}: {len(predicted)} predictions for {len(labels)} test images")
+    return Run(
+        seed=seed,
+        test_accuracy=metrics["test_accuracy"],
+        test_loss=metrics["test_loss"],
+        train_loss=metrics["train_loss"],
+        val_accuracy=tuple(read_history(history_dir)["val_accuracy"]),
+        correct=predicted == labels,
+    )
+
+
+def load_runs(params: Params, args: argparse.Namespace, labels: np.ndarray) -> dict[str, list[Run]]:
+    """Every model's runs, main seed first: its main run and replicas; each ablation's seeds."""
+
+    def replica(name: str, seed: int) -> Run:
+        directory = args.replicas / name / f"seed-{seed}"
+        return load_run(seed, directory / "metrics.json", directory / "training", directory / "predictions.txt", labels)
+
+    runs: dict[str, list[Run]] = {}
+    for name in params.models:
+        main_run = load_run(params.train.seed, args.eval / name / "metrics.json", args.training / name, args.eval / name / "predictions.txt", labels)
+        runs[name] = [main_run, *(replica(name, seed) for seed in params.replica_seeds)]
+    for name in params.ablations.models:
+        seeds = sorted(params.ablations.seeds, key=lambda seed: seed != params.train.seed)
+        runs[name] = [replica(name, seed) for seed in seeds]
+    return runs
+
+
+def pair_tests(runs: dict[str, list[Run]]) -> dict[tuple[str, str], McNemar]:
+    """McNemar's exact test on the main seed for every pair of models and ablations."""
+    names = list(runs)
+    return {
+        (first, second): mcnemar_exact(runs[first][0].correct, runs[second][0].correct) for index, first in enumerate(names) for second in names[index + 1 :]
+    }
+
+
+def uncertainty_section(runs: dict[str, list[Run]], tests: dict[tuple[str, str], McNemar], seed: int) -> list[str]:
+    lines = [
+        "## How sure: one run's uncertainty",
+        "",
+        f"Test accuracy on the main seed ({seed}) with its 95% Wilson score interval over the test images.",
+        "",
+        "| Model | Test accuracy | 95% interval | Errors |",
+        "|---|--:|---|--:|",
+    ]
+    for name, model_runs in runs.items():
+        correct = model_runs[0].correct
+        right = int(correct.sum())
+        low, high = wilson_interval(right, len(correct))
+        interval = f"{summary.percent(low)} - {summary.percent(high)}"
+        lines.append(f"| {name} | {summary.percent(model_runs[0].test_accuracy)} | {interval} | {len(correct) - right:,} |")
+    lines += [
+        "",
+        "McNemar's exact test for each pair, on the same test images: the images only the first model gets right, "
+        "those only the second gets right, and the two-sided p-value (exact binomial on those two counts).",
+        "",
+        "| First | Second | Only first right | Only second right | p |",
+        "|---|---|--:|--:|--:|",
+    ]
+    lines += [f"| {first} | {second} | {test.only_first} | {test.only_second} | {test.p_value:.3g} |" for (first, second), test in tests.items()]
+    return lines
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages report")
-    for option in ("--data", "--models", "--eval", "--training", "--figures", "--assets", "--summary-json", "--summary-md", "--report"):
+    for option in ("--data", "--models", "--eval", "--training", "--figures", "--replicas", "--assets", "--summary-json", "--summary-md", "--report"):
         parser.add_argument(option, type=Path, required=True)
     args = parser.parse_args(argv)
 
@@ -56,10 +128,21 @@ def main(argv: list[str]) -> None:
     histories = {name: read_history(args.training / name) for name in models}
     table = summary.rows(models, metrics, fits)
     first = next(iter(models))
-    write_json(args.summary_json, summary.metrics_by_model(table))
+    train, test = read_npz(args.data / "train.npz"), read_npz(args.data / "test.npz")
+    runs = load_runs(params, args, test["y"])
+    tests = pair_tests(runs)
+
+    def pair_test(first_name: str, second_name: str) -> McNemar:
+        if (first_name, second_name) in tests:
+            return tests[(first_name, second_name)]
+        swapped = tests[(second_name, first_name)]
+        return McNemar(swapped.only_second, swapped.only_first, swapped.p_value)
+
+    accuracy_spread = {name: claims.spread(model_runs, lambda run: run.test_accuracy) for name, model_runs in runs.items()}
+    loss_spread = {name: claims.spread(model_runs, lambda run: run.test_loss) for name, model_runs in runs.items()}
+    write_json(args.summary_json, summary.metrics_by_model(table, accuracy_spread, loss_spread))
     write_text(args.summary_md, summary.summary_markdown(table, fits[first]["train_images"], metrics[first]["test_images"]))
 
-    train, test = read_npz(args.data / "train.npz"), read_npz(args.data / "test.npz")
     base = args.report.parent
 
     def link(path: Path) -> str:
@@ -126,11 +209,29 @@ def main(argv: list[str]) -> None:
         "## Comparison",
         "",
         summary.markdown_table(table),
-        "## Observations",
+        *uncertainty_section(runs, tests, params.train.seed),
         "",
-        *[f"{number}. {text}" for number, text in enumerate(narrative.observations(table, histories, rules), start=1)],
+        "## Seed to seed",
         "",
-        f"## What the best model gets wrong: {best}",
+        f"Each model trained at seeds {', '.join(str(run.seed) for run in next(iter(runs.values())))} "
+        "(the main run and the `replica` stages; ablations at the same seeds). Standard deviations are sample ones (n - 1); "
+        "a model that never reached the convergence threshold counts as the number of epochs + 1.",
+        "",
+        claims.seed_table(runs, rules),
+        "## The notebook's claims, tested",
+        "",
+        f"Verdict rules (`stages/claims.py`), thresholds from `params.yaml: report`: a claim that one model is better is "
+        f"supported when its mean over seeds is ahead by at least {100 * rules.min_accuracy_difference:g} points of accuracy "
+        f"(or {rules.min_epoch_difference:g} epoch of convergence) and Welch's t-test across seeds gives p < {rules.significance_level:g}; "
+        "not supported when the other model is ahead that way or the means are closer than that; inconclusive otherwise. "
+        "A claim about one model must hold at every seed. McNemar's exact test on the main seed is shown where two models are compared.",
+        "",
+        claims.claims_table(claims.evaluate_claims(runs, rules)),
+        "## Observations on the main run",
+        "",
+        *[f"{number}. {text}" for number, text in enumerate(narrative.observations(table, histories, rules, pair_test), start=1)],
+        "",
+        f"## What the most accurate model on this run gets wrong: {best}",
         "",
         f"The first {len(wrong)} of {sum(row['actual'] != row['predicted'] for row in rows)} misclassified test digits, true label as predicted label.",
         "",

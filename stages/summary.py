@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stages.config import ModelSpec
+from stages.stats import Spread
 
 SUMMARY_METRICS = (
     "test_accuracy",
@@ -52,8 +53,23 @@ def rows(models: Mapping[str, ModelSpec], metrics: Mapping[str, Mapping[str, Any
     return table
 
 
-def metrics_by_model(table: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {row["model"]: {key: row[key] for key in SUMMARY_METRICS} for row in table}
+def metrics_by_model(
+    table: list[dict[str, Any]], accuracy: Mapping[str, Spread] | None = None, loss: Mapping[str, Spread] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The main run's metrics per model and, given the per-seed spreads, their mean and sd over seeds.
+
+    An ablation (no main run) has only the across-seed keys.
+    """
+    result: dict[str, dict[str, Any]] = {row["model"]: {key: row[key] for key in SUMMARY_METRICS} for row in table}
+    for name, values in (accuracy or {}).items():
+        entry = result.setdefault(name, {})
+        entry["seeds"] = len(values.values)
+        entry["test_accuracy_mean"] = round(values.mean, 6)
+        entry["test_accuracy_sd"] = round(values.sd, 6) if len(values.values) > 1 else None
+        if loss is not None:
+            entry["test_loss_mean"] = round(loss[name].mean, 6)
+            entry["test_loss_sd"] = round(loss[name].sd, 6) if len(values.values) > 1 else None
+    return result
 
 
 def percent(value: float) -> str:

@@ -21,6 +21,8 @@ from stages.config import read_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SLICE = {"train_size": 10000, "test_size": 2000}
+# Two seeds in all on the slices: the main run's (0) and one replica.
+TWO_SEEDS = {"replicas": {"seeds": [1]}, "ablations": {"seeds": [0, 1]}}
 GIT_IDENTITY = ["-c", "user.name=Pipeline Tests", "-c", "user.email=tests@example.invalid"]
 
 
@@ -89,7 +91,7 @@ def clone_project(source: Path, destination: Path) -> Path:
 def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project copy after a full `dvc repro` on the slice with one epoch (read-only for tests)."""
     project = copy_project(tmp_path_factory.mktemp("pipeline") / "project")
-    edit_params(project, prepare=SLICE, train={"epochs": 1})
+    edit_params(project, prepare=SLICE, train={"epochs": 1}, **TWO_SEEDS)
     git("add", "-A", cwd=project)
     git("commit", "-qm", "slice", cwd=project)
     result = dvc("repro", cwd=project)
@@ -109,7 +111,7 @@ def workflow_base(tmp_path_factory: pytest.TempPathFactory, pipeline_run: Path) 
     """
     project = copy_project(tmp_path_factory.mktemp("workflow") / "base")
     raw = pipeline_run / "data" / "raw" / "mnist.npz"
-    edit_params(project, download={"sources": ["local"], "local_file": str(raw)}, prepare=WORKFLOW_SLICE, train={"epochs": 1})
+    edit_params(project, download={"sources": ["local"], "local_file": str(raw)}, prepare=WORKFLOW_SLICE, train={"epochs": 1}, **TWO_SEEDS)
     git("add", "-A", cwd=project)
     git("commit", "-qm", "slice params", cwd=project)
     dvc("repro", "-q", cwd=project)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import keras
 import pytest
+import yaml
 
-from stages.builder import build_model, count_trainable, validate_models
+from stages.builder import build_model, count_trainable, model_problems
 from stages.config import ParamsError, load_params, parse_params, read_yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +48,7 @@ def broken(edit) -> dict[str, str]:
     raw = read_yaml((REPO / "params.yaml").read_text())
     edit(raw["models"])
     with pytest.raises(ParamsError) as caught:
-        validate_models(dict(parse_params(raw).models))
+        parse_params(raw, model_check=model_problems)
     return dict(caught.value.problems)
 
 
@@ -99,3 +100,32 @@ def test_output_must_have_one_score_per_class() -> None:
     problems = broken(lambda models: models["model1"]["layers"][-1]["Dense"].update(units=12))
     assert list(problems) == ["models.model1.layers[11]"]
     assert "(None, 12)" in problems["models.model1.layers[11]"]
+
+
+def test_building_a_bf16_model_leaves_the_next_model_in_its_own_precision(params) -> None:
+    """Keras' dtype policy is process-wide; building one model must not change the next one's."""
+    before = keras.mixed_precision.global_policy().name
+    bf16 = build_model(params.models["model1"])
+    float32 = build_model(params.models["model2"])
+    again = build_model(params.models["model4"])
+    assert {layer.compute_dtype for layer in bf16.layers} == {"bfloat16"}
+    assert {layer.compute_dtype for layer in float32.layers} == {"float32"}
+    assert {layer.variable_dtype for layer in float32.layers} == {"float32"}
+    assert {layer.compute_dtype for layer in again.layers} == {"bfloat16"}
+    assert keras.mixed_precision.global_policy().name == before
+
+
+def test_file_and_keras_problems_come_in_one_error_naming_the_checked_file(tmp_path: Path) -> None:
+    raw = read_yaml((REPO / "params.yaml").read_text())
+    raw["train"]["epochs"] = 0
+    raw["models"]["model2"]["optimizer"]["name"] = "Adadeltaa"
+    raw["ablations"]["models"]["model2_adam"]["layers"][0]["Conv2D"]["filter"] = 32
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(ParamsError) as caught:
+        load_params(other, model_check=model_problems)
+    problems = dict(caught.value.problems)
+    assert set(problems) == {"train.epochs", "models.model2.optimizer.name", "ablations.models.model2_adam.layers[0].Conv2D.filter"}
+    assert "did you mean 'Adadelta'" in problems["models.model2.optimizer.name"]
+    assert str(caught.value).startswith(f"{other}: 3 problems:")
+    assert "params.yaml" not in str(caught.value)

@@ -49,10 +49,10 @@ def test_test_accuracy_targets(summary: dict) -> None:
 
 
 def test_model4_reaches_the_notebooks_level(summary: dict) -> None:
-    # The 0.9930 target is NOT met at the last epoch of the committed run (bf16, seed 0: 0.9924;
-    # the earlier float32 run: 0.9915; float32 seed 1: 0.9941; bf16 seed 1: 0.9952): one epoch's test accuracy
-    # moves by 10-30 images. What is asserted is the level the run holds: past the target at its
-    # best epoch, and within 0.1 points of it at the end and over the last five epochs.
+    # The 0.9930 target is NOT met at the last epoch of the committed main run (seed 0): one
+    # epoch's test accuracy moves by tens of images, and the seed-to-seed spread is in
+    # reports/report.md. What is asserted is the level the run holds: past the target at its best
+    # epoch, and within 0.1 points of it at the end and over the last five epochs.
     accuracy = history("model4", "eval", "accuracy")
     assert max(accuracy) >= 0.9930
     assert sum(accuracy[-5:]) / 5 >= 0.9920
@@ -71,3 +71,33 @@ def test_curve_shapes_match_the_notebook() -> None:
     assert max(history("model3", "eval", "accuracy")) <= 0.12
     model3 = json.loads((REPO / "reports" / "eval" / "model3" / "metrics.json").read_text())
     assert model3["most_predicted_share"] == 1.0
+
+
+def test_every_declared_seed_has_its_committed_full_run() -> None:
+    """Each replica and ablation seed in params.yaml is committed, full size, and locked in dvc.lock,
+    so a fresh clone's `dvc repro` skips it."""
+    params = read_yaml((REPO / "params.yaml").read_text())
+    lock = read_yaml((REPO / "dvc.lock").read_text())["stages"]
+    runs = [("replica", name, seed) for name in params["models"] for seed in params["replicas"]["seeds"]]
+    runs += [("ablation", name, seed) for name in params["ablations"]["models"] for seed in params["ablations"]["seeds"]]
+    assert len(runs) >= 4 * 1 + 2 * 2
+    for stage, name, seed in runs:
+        directory = REPO / "reports" / "replicas" / name / f"seed-{seed}"
+        fit = json.loads((directory / "training" / "fit.json").read_text())
+        metrics = json.loads((directory / "metrics.json").read_text())
+        assert (fit["seed"], fit["epochs"], fit["train_images"], metrics["test_images"]) == (seed, 20, 60000, 10000), directory
+        assert len((directory / "predictions.txt").read_text().strip()) == 10000
+        section = "models" if stage == "replica" else "ablations.models"
+        assert lock[f"{stage}@{name}-{seed}"]["params"]["params.yaml"][f"{section}.{name}"] == (
+            params["models"][name] if stage == "replica" else params["ablations"]["models"][name]
+        )
+
+
+def test_summary_has_the_spread_over_seeds(summary: dict) -> None:
+    params = read_yaml((REPO / "params.yaml").read_text())
+    for name in MODELS:
+        seeds = [params["train"]["seed"], *params["replicas"]["seeds"]]
+        values = [summary[name]["test_accuracy"]]
+        values += [json.loads((REPO / "reports" / "replicas" / name / f"seed-{seed}" / "metrics.json").read_text())["test_accuracy"] for seed in seeds[1:]]
+        assert summary[name]["seeds"] == len(seeds)
+        assert summary[name]["test_accuracy_mean"] == pytest.approx(sum(values) / len(values), abs=1e-6)

@@ -97,3 +97,33 @@ def test_exponent_numbers_are_numbers_as_in_dvc(tmp_path: Path) -> None:
     path.write_text(text)
     assert load_params(path).models["model1"].optimizer.arguments["learning_rate"] == 0.0001
     assert read_yaml("a: 1e-07\nb: 1.0e-07\nc: '1e-07'\nd: 1e5x") == {"a": 1e-07, "b": 1e-07, "c": "1e-07", "d": "1e5x"}
+
+
+def test_a_learning_rate_of_zero_or_less_is_an_error(raw: dict) -> None:
+    raw["models"]["model1"]["optimizer"]["learning_rate"] = 0
+    raw["ablations"]["models"]["model2_adam"]["optimizer"]["learning_rate"] = -0.001
+    assert problems_of(raw) == {
+        "models.model1.optimizer.learning_rate": "must be greater than 0, got 0",
+        "ablations.models.model2_adam.optimizer.learning_rate": "must be greater than 0, got -0.001",
+    }
+
+
+def test_replica_and_ablation_seeds_are_checked(raw: dict) -> None:
+    raw["replicas"]["seeds"] = [0, 3, 3]
+    problems = problems_of(raw)
+    assert problems["replicas.seeds"] in ("seeds must differ; repeated: 3", "must not repeat the main run's seed train.seed = 0")
+    assert problems["ablations.seeds"] == "must be train.seed and replicas.seeds, [0, 0, 3, 3]; got [0, 1, 2]"
+
+
+def test_ablation_names_may_not_shadow_models(raw: dict) -> None:
+    raw["ablations"]["models"]["model1"] = raw["ablations"]["models"].pop("model2_adam")
+    assert problems_of(raw) == {"ablations.models.model1": "this name is already a model under `models`"}
+
+
+def test_spec_finds_models_and_ablations() -> None:
+    params = load_params(REPO / "params.yaml")
+    assert params.replica_seeds == (1, 2) and params.ablations.seeds == (0, 1, 2)
+    assert params.spec("model4").name == "model4"
+    assert params.spec("model2_adam").optimizer.class_name == "Adam"
+    with pytest.raises(ParamsError, match="no such model or ablation; declared: model1, model2, model3, model4, model4_glorot, model2_adam"):
+        params.spec("model5")

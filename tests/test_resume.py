@@ -172,3 +172,41 @@ def test_a_run_killed_after_its_last_epoch_only_saves(tmp_path: Path) -> None:
     assert read_history(tmp_path / "log-again") == read_history(tmp_path / "log")
     for trained_weights, restored_weights in zip(first.get_weights(), again.get_weights(), strict=True):
         np.testing.assert_array_equal(trained_weights, restored_weights)
+
+
+def test_a_corrupt_backup_gives_one_line_and_a_fresh_start(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from stages.train import fit
+
+    spec = load_params(REPO / "params.yaml").models["model2"]
+    settings = TrainParams(epochs=2, batch_size=140, seed=0)
+    rng = np.random.default_rng(0)
+    data = {"x": rng.random((280, 28, 28, 1), dtype=np.float32), "y": rng.integers(0, 10, 280)}
+    first, _ = fit(spec, settings, data, data, tmp_path / "log", Backup(tmp_path / "backup", "k"))
+    weights = tmp_path / "backup" / read_json(tmp_path / "backup" / "state.json")["weights"]
+    weights.write_bytes(weights.read_bytes()[:1000])  # truncated, as by a full disk
+    with caplog.at_level("WARNING"):
+        again, summary = fit(spec, settings, data, data, tmp_path / "log-again", Backup(tmp_path / "backup", "k"))
+    warnings = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 1 and "\n" not in warnings[0].getMessage() and warnings[0].exc_info is None
+    assert warnings[0].getMessage().startswith(f"{weights}: unreadable backup (") and "starting from epoch 1" in warnings[0].getMessage()
+    assert summary["resumed_after_epoch"] == 0 and summary["epochs"] == 2
+    for fresh_weights, again_weights in zip(first.get_weights(), again.get_weights(), strict=True):
+        np.testing.assert_array_equal(fresh_weights, again_weights)
+
+
+def test_each_epoch_of_batches_is_a_permutation_fixed_by_seed_and_epoch() -> None:
+    from stages.train import training_batches
+
+    count, batch = 50, 8
+    x, y = np.arange(count, dtype=np.float32), np.arange(count)
+
+    def orders(seed: int, first_epoch: int, epochs: int) -> list[list[int]]:
+        flat = [int(label) for _, labels in training_batches(x, y, batch, seed, first_epoch, epochs) for label in labels.numpy()]
+        return [flat[start : start + count] for start in range(0, len(flat), count)]
+
+    epochs = orders(seed=0, first_epoch=0, epochs=3)
+    assert len(epochs) == 3 and all(sorted(order) == list(range(count)) for order in epochs)
+    assert epochs[0] != epochs[1] != epochs[2] and epochs[0] != list(range(count))
+    assert orders(seed=0, first_epoch=2, epochs=3) == [epochs[2]], "epoch 3's order does not depend on the epochs before it"
+    assert orders(seed=0, first_epoch=0, epochs=3) == epochs
+    assert orders(seed=1, first_epoch=0, epochs=1)[0] != epochs[0]

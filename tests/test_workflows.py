@@ -26,6 +26,11 @@ def per_model(stage: str, *models: str) -> set[str]:
     return {f"{stage}@{model}" for model in models}
 
 
+def main_and_replicas(*models: str) -> set[str]:
+    """What an edit to one model reruns: its main run (train, evaluate, plot) and its replica (seed 1)."""
+    return per_model("train", *models) | per_model("evaluate", *models) | per_model("plot", *models) | {f"replica@{model}-1" for model in models}
+
+
 def set_param(project: Path, dotted: str, value: object) -> None:
     path = project / "params.yaml"
     params = read_yaml(path.read_text())
@@ -54,7 +59,16 @@ def test_repro_after_a_full_run_does_nothing_quickly(clone: Path) -> None:
 def test_one_model_change_reruns_that_model_and_the_report(clone: Path) -> None:
     set_param(clone, "models.model2.optimizer.learning_rate", 0.5)
     ran = ran_stages(dvc("repro", cwd=clone).stdout)
-    assert ran == per_model("train", "model2") | per_model("evaluate", "model2") | per_model("plot", "model2") | {"report"}
+    assert ran == main_and_replicas("model2") | {"report"}
+
+
+def test_adding_a_seed_runs_only_that_seed_and_the_report(clone: Path) -> None:
+    set_param(clone, "replicas.seeds", [1, 2])
+    set_param(clone, "ablations.seeds", [0, 1, 2])
+    ran = ran_stages(dvc("repro", cwd=clone).stdout)
+    assert ran == {f"replica@{model}-2" for model in MODELS} | {"ablation@model4_glorot-2", "ablation@model2_adam-2", "report"}
+    summary = json.loads((clone / "reports/summary.json").read_text())
+    assert {summary[name]["seeds"] for name in summary} == {3}
 
 
 def test_report_rules_rerun_only_the_report(clone: Path) -> None:
@@ -64,24 +78,31 @@ def test_report_rules_rerun_only_the_report(clone: Path) -> None:
 
 def test_shared_training_setting_reruns_every_model(clone: Path) -> None:
     set_param(clone, "train.seed", 7)
+    set_param(clone, "ablations.seeds", [7, 1])
     ran = ran_stages(dvc("repro", cwd=clone).stdout)
-    assert ran == per_model("train", *MODELS) | per_model("evaluate", *MODELS) | per_model("plot", *MODELS) | {"report"}
+    # Replicas do not read train.seed; the ablations move to the new main seed.
+    assert ran == per_model("train", *MODELS) | per_model("evaluate", *MODELS) | per_model("plot", *MODELS) | {
+        "ablation@model4_glorot-7",
+        "ablation@model2_adam-7",
+        "report",
+    }
 
 
 def test_prepare_setting_reruns_prepare_and_everything_downstream(clone: Path) -> None:
     set_param(clone, "prepare.test_size", 400)
     ran = ran_stages(dvc("repro", cwd=clone).stdout)
-    assert ran == {"prepare"} | per_model("train", *MODELS) | per_model("evaluate", *MODELS) | per_model("plot", *MODELS) | {"report"}
+    ablations = {f"ablation@{name}-{seed}" for name in ("model4_glorot", "model2_adam") for seed in (0, 1)}
+    assert ran == {"prepare"} | main_and_replicas(*MODELS) | ablations | {"report"}
 
 
 def test_editing_stage_code_reruns_that_stage(clone: Path) -> None:
     path = clone / "stages" / "summary.py"
     path.write_text(path.read_text() + "\n# An edit to the report's code.\n")
     assert ran_stages(dvc("repro", cwd=clone).stdout) == {"report"}
-    path = clone / "stages" / "evaluate.py"
-    path.write_text(path.read_text() + "\n# An edit to the evaluation code.\n")
-    # Evaluation metrics are byte-for-byte the same, so the report is not rerun.
-    assert ran_stages(dvc("repro", cwd=clone).stdout) == per_model("evaluate", *MODELS)
+    path = clone / "stages" / "plot.py"
+    path.write_text(path.read_text() + "\n# An edit to the plotting code.\n")
+    # Only the plot stages import plot.py (the report follows only if a figure's bytes change).
+    assert ran_stages(dvc("repro", cwd=clone).stdout) - {"report"} == per_model("plot", *MODELS)
 
 
 def test_branches_compare_metrics_params_and_plots(clone: Path, tmp_path: Path) -> None:
@@ -156,7 +177,7 @@ def test_plots_page_draws_every_chart_offline(workflow_base: Path, tmp_path: Pat
 
 def test_experiment_run_and_show(clone: Path) -> None:
     result = dvc("exp", "run", "-n", "adam-5e-4", "-S", "models.model1.optimizer.learning_rate=0.0005", cwd=clone)
-    assert ran_stages(result.stdout) == per_model("train", "model1") | per_model("evaluate", "model1") | per_model("plot", "model1") | {"report"}
+    assert ran_stages(result.stdout) == main_and_replicas("model1") | {"report"}
     # DVCLive neither rewrites dvc.yaml nor leaves files git does not know about.
     status = run(["git", "status", "--porcelain"], clone).stdout.splitlines()
     assert not [line for line in status if line.startswith("??")], status

@@ -1,0 +1,40 @@
+"""The README's two commands are what CI runs, and what the README says about the project holds."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def readme_commands() -> list[str]:
+    section = (REPO / "README.md").read_text().split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line and not line.startswith("#")]
+
+
+def test_ci_runs_the_readme_test_command_verbatim() -> None:
+    pipeline, tests = readme_commands()
+    assert pipeline.endswith("&& dvc repro")
+    assert "bash tests/install_chromium.sh" in tests and tests.endswith("&& pytest")
+    ci = [line for line in (REPO / ".ci/run").read_text().splitlines() if line and not line.startswith(("#", "set ", "cd "))]
+    assert ci == [tests]
+
+
+def test_every_stage_output_is_in_the_stage_table() -> None:
+    from stages.config import read_yaml
+
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("| stage | what it does |", 1)[1].split("\n\n", 1)[0]
+    for name, stage in read_yaml((REPO / "dvc.yaml").read_text())["stages"].items():
+        body = stage.get("do", stage)
+        assert f"`{name}" in table, name
+        for group in ("outs", "metrics", "plots"):
+            for out in body.get(group, []):
+                path = next(iter(out)) if isinstance(out, dict) else out
+                # Templated paths (${key}, ${item.model}) appear as <model> / <seed> placeholders.
+                generic = re.sub(r"\$\{item\.seed\}", "<seed>", re.sub(r"\$\{(key|item\.model)\}", "<model>", path))
+                parent, leaf = generic.rsplit("/", 1)
+                stem = leaf.split(".")[0]
+                assert parent.replace("<model>", "") in table.replace("<variant>", "") and stem in table, f"{name}: {path}"
