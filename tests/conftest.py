@@ -17,12 +17,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.config import read_yaml
+from stages.config import ReportParams, read_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SLICE = {"train_size": 10000, "test_size": 2000}
 # Two seeds in all on the slices: the main run's (0) and one replica.
 TWO_SEEDS = {"replicas": {"seeds": [1]}, "ablations": {"seeds": [0, 1]}}
+# The report rules of params.yaml, for tests of the report's pure functions.
+REPORT_RULES = ReportParams(
+    overfit_loss_ratio=2.0,
+    chance_accuracy=0.2,
+    convergence_accuracy=0.98,
+    significance_level=0.05,
+    min_accuracy_difference=0.001,
+    min_epoch_difference=1,
+    sample_digits=10,
+    misclassified_digits=10,
+)
 GIT_IDENTITY = ["-c", "user.name=Pipeline Tests", "-c", "user.email=tests@example.invalid"]
 
 

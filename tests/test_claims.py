@@ -9,17 +9,8 @@ import numpy as np
 from stages import claims
 from stages.claims import INCONCLUSIVE, NOT_EVALUATED, NOT_SUPPORTED, SUPPORTED, Run
 from stages.config import ReportParams
+from tests.conftest import REPORT_RULES as RULES
 
-RULES = ReportParams(
-    overfit_loss_ratio=2.0,
-    chance_accuracy=0.2,
-    convergence_accuracy=0.98,
-    significance_level=0.05,
-    min_accuracy_difference=0.001,
-    min_epoch_difference=1,
-    sample_digits=10,
-    misclassified_digits=10,
-)
 IMAGES = 10_000
 
 

@@ -8,20 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from stages import narrative, summary
-from stages.config import ReportParams, load_params
+from stages.config import load_params
 from stages.stats import mcnemar_exact
+from tests.conftest import REPORT_RULES as RULES
 
 REPO = Path(__file__).resolve().parents[1]
-RULES = ReportParams(
-    overfit_loss_ratio=2.0,
-    chance_accuracy=0.2,
-    convergence_accuracy=0.98,
-    significance_level=0.05,
-    min_accuracy_difference=0.001,
-    min_epoch_difference=1,
-    sample_digits=10,
-    misclassified_digits=10,
-)
 
 
 def pair_test_for(results: dict[str, tuple[float, float, float]]):

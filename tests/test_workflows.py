@@ -139,7 +139,7 @@ def chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if path := shutil.which(name):
             return path
-    raise AssertionError("Chromium is not installed: .ci/run installs Debian's `chromium` package")
+    raise AssertionError("Chromium is not installed: run `bash tests/install_chromium.sh` (the README test command does)")
 
 
 def headless(url: str, profile: Path, *arguments: str) -> subprocess.CompletedProcess:
@@ -188,7 +188,7 @@ def test_experiment_run_and_show(clone: Path) -> None:
     assert "adam-5e-4" in experiments
     data = experiments["adam-5e-4"]["data"]
     summary = data["metrics"]["reports/summary.json"]["data"]
-    assert set(summary) == set(MODELS)
+    assert set(summary) == {*MODELS, "model4_glorot", "model2_adam"}
     assert data["params"]["params.yaml"]["data"]["models"]["model1"]["optimizer"]["learning_rate"] == 0.0005
 
 
