@@ -120,6 +120,15 @@ def combine(verdicts: Sequence[str]) -> str:
     return INCONCLUSIVE
 
 
+def _sd(value: float, scale: float = 1.0, digits: int = 2) -> str:
+    """A standard deviation, or "-" where one seed gives none."""
+    return "-" if math.isnan(value) else f"{scale * value:.{digits}f}"
+
+
+def _seeds(count: int) -> str:
+    return f"{count} seed{'s' if count != 1 else ''}"
+
+
 def _points(value: float) -> str:
     return f"{100 * value:+.2f} points"
 
@@ -160,8 +169,8 @@ def evaluate_claims(runs: Mapping[str, Sequence[Run]], rules: ReportParams) -> l
         ratios = spread(runs["model1"], lambda run: run.loss_ratio)
         result = every_seed([ratio >= rules.overfit_loss_ratio for ratio in ratios.values])
         return (
-            f"test/train loss ratio {ratios.mean:.2f} ± {ratios.sd:.2f} (range {ratios.low:.2f}-{ratios.high:.2f}, "
-            f"{len(ratios.values)} seeds) against the {rules.overfit_loss_ratio:g}x rule",
+            f"test/train loss ratio {ratios.mean:.2f} ± {_sd(ratios.sd)} (range {ratios.low:.2f}-{ratios.high:.2f}, "
+            f"{_seeds(len(ratios.values))}) against the {rules.overfit_loss_ratio:g}x rule",
             result,
         )
 
@@ -239,8 +248,8 @@ def seed_table(runs: Mapping[str, Sequence[Run]], rules: ReportParams) -> str:
         epochs = spread(model_runs, lambda run: run.epochs_to(rules.convergence_accuracy))
         seeds = ", ".join(str(run.seed) for run in model_runs)
         lines.append(
-            f"| {name} | {seeds} | {100 * accuracy.mean:.2f}% ± {100 * accuracy.sd:.2f} ({100 * accuracy.low:.2f}-{100 * accuracy.high:.2f}) | "
-            f"{loss.mean:.4f} ± {loss.sd:.4f} ({loss.low:.4f}-{loss.high:.4f}) | {ratio.mean:.2f} ± {ratio.sd:.2f} | "
+            f"| {name} | {seeds} | {100 * accuracy.mean:.2f}% ± {_sd(accuracy.sd, 100)} ({100 * accuracy.low:.2f}-{100 * accuracy.high:.2f}) | "
+            f"{loss.mean:.4f} ± {_sd(loss.sd, digits=4)} ({loss.low:.4f}-{loss.high:.4f}) | {ratio.mean:.2f} ± {_sd(ratio.sd)} | "
             f"{epochs.mean:.1f} ({int(epochs.low)}-{int(epochs.high)}) |"
         )
     return "\n".join(lines) + "\n"

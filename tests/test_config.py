@@ -109,6 +109,7 @@ def test_a_learning_rate_of_zero_or_less_is_an_error(raw: dict) -> None:
 
 
 def test_replica_and_ablation_seeds_are_checked(raw: dict) -> None:
+    raw["ablations"]["seeds"] = [0, 1, 2]
     raw["replicas"]["seeds"] = [0, 3, 3]
     problems = problems_of(raw)
     assert problems["replicas.seeds"] in ("seeds must differ; repeated: 3", "must not repeat the main run's seed train.seed = 0")
@@ -120,9 +121,11 @@ def test_ablation_names_may_not_shadow_models(raw: dict) -> None:
     assert problems_of(raw) == {"ablations.models.model1": "this name is already a model under `models`"}
 
 
-def test_spec_finds_models_and_ablations() -> None:
-    params = load_params(REPO / "params.yaml")
-    assert params.replica_seeds == (1, 2) and params.ablations.seeds == (0, 1, 2)
+def test_spec_finds_models_and_ablations(raw: dict) -> None:
+    raw["replicas"]["seeds"] = [1, 2]
+    raw["ablations"]["seeds"] = [2, 0, 1]
+    params = parse_params(raw)
+    assert params.replica_seeds == (1, 2) and params.ablations.seeds == (2, 0, 1)
     assert params.spec("model4").name == "model4"
     assert params.spec("model2_adam").optimizer.class_name == "Adam"
     with pytest.raises(ParamsError, match="no such model or ablation; declared: model1, model2, model3, model4, model4_glorot, model2_adam"):
