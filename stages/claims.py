@@ -57,6 +57,7 @@ class Comparison:
     difference: float  # in the claim's favour: positive means `better` is ahead
     p_value: float  # Welch's t-test across seeds
     verdict: str
+    no_spread: bool = False  # every seed of both models gave the same value: no test, the values decide
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,10 +89,11 @@ def compare(runs: Mapping[str, Sequence[Run]], better: str, worse: str, measure:
     first, second = spread(runs[better], value), spread(runs[worse], value)
     difference = (first.mean - second.mean) * (1 if higher_is_better else -1) + 0.0  # no "-0.0"
     p_value = welch(first.values, second.values)
-    if math.isnan(p_value) and len(first.values) > 1 and len(second.values) > 1:
+    no_spread = math.isnan(p_value) and len(first.values) > 1 and len(second.values) > 1
+    if no_spread:
         # No spread at all on either side: every seed agrees, so the values decide.
         p_value = 0.0 if difference != 0 else 1.0
-    return Comparison(better, worse, measure, difference, p_value, verdict(difference, p_value, min_effect, rules.significance_level))
+    return Comparison(better, worse, measure, difference, p_value, verdict(difference, p_value, min_effect, rules.significance_level), no_spread)
 
 
 def verdict(difference: float, p_value: float, min_effect: float, alpha: float) -> str:
@@ -135,7 +137,10 @@ def _points(value: float) -> str:
 
 def describe(comparison: Comparison) -> str:
     unit = _points(comparison.difference) if comparison.measure == "test accuracy" else f"{comparison.difference:+.1f} epochs"
-    p_value = "no test" if math.isnan(comparison.p_value) else f"Welch p = {comparison.p_value:.3g}"
+    if comparison.no_spread:
+        p_value = "no spread on either side: every seed gives the same value"
+    else:
+        p_value = "no test" if math.isnan(comparison.p_value) else f"Welch p = {comparison.p_value:.3g}"
     return f"{comparison.better} vs {comparison.worse}, {comparison.measure}: {unit} in the claim's favour ({p_value}): {comparison.verdict}"
 
 
