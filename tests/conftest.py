@@ -90,6 +90,17 @@ def ran_stages(output: str) -> set[str]:
     return set(re.findall(r"^Running stage '([^']+)'", output, flags=re.MULTILINE))
 
 
+def cached_outputs(project: Path) -> dict[str, str]:
+    """The outputs DVC keeps in its cache (data, models; the rest is in git), with their `dvc.lock` MD5."""
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    in_git = run(["git", "ls-files"], project).stdout.splitlines()
+
+    def cached(path: str) -> bool:
+        return not any(name == path or name.startswith(f"{path}/") for name in in_git)
+
+    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", []) if cached(out["path"])}
+
+
 def clone_project(source: Path, destination: Path) -> Path:
     """A user's fresh clone of `source`, with a copy of its DVC cache and the outputs checked out."""
     run(["git", "clone", "-q", str(source), str(destination)], destination.parent)

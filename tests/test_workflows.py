@@ -1,8 +1,8 @@
 """DVC workflows as users run them, each on a fresh clone of a committed slice run.
 
 Incremental reruns (the exact set of stages), metrics/params/plots across branches, the offline
-plots page drawn in headless Chromium, experiments (`exp run -S`, the queue, apply, branch), and a
-local remote (`push`, then `pull` in a fresh clone leaves `repro` nothing to do).
+plots page drawn in headless Chromium, experiments (`exp run -S`, the queue, apply, branch). Remotes
+are tested in test_remote.py (S3), what the VS Code extension reads in test_clients.py.
 """
 
 from __future__ import annotations
@@ -218,22 +218,3 @@ def test_queued_experiments_apply_and_branch(clone: Path) -> None:
     assert ran_stages(dvc("repro", cwd=clone).stdout) == set()
     untracked = [line for line in run(["git", "status", "--porcelain"], clone).stdout.splitlines() if line.startswith("??")]
     assert untracked == []
-
-
-def test_push_then_pull_in_a_fresh_clone(workflow_base: Path, tmp_path: Path) -> None:
-    project = clone_project(workflow_base, tmp_path / "origin")
-    remote = tmp_path / "storage"
-    dvc("remote", "add", "-d", "storage", str(remote), cwd=project)
-    git("commit", "-qam", "Add a local DVC remote", cwd=project)
-    dvc("push", cwd=project)
-
-    fresh = tmp_path / "fresh"
-    run(["git", "clone", "-q", str(project), str(fresh)], tmp_path)
-    assert not (fresh / "models" / "model1.keras").exists()
-    dvc("pull", cwd=fresh)
-    for name in MODELS:
-        assert (fresh / "models" / f"{name}.keras").stat().st_size > 0
-    assert (fresh / "data" / "prepared" / "train.npz").exists()
-    result = dvc("repro", cwd=fresh)
-    assert ran_stages(result.stdout) == set()
-    assert "Data and pipelines are up to date" in result.stdout
