@@ -18,8 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.machine import describe
 from stages.io import write_json, write_text
+
+from benchmarks.machine import describe
 
 
 def main(argv: list[str] | None = None) -> None:

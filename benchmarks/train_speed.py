@@ -33,10 +33,10 @@ from pathlib import Path
 
 import keras
 import yaml
+from stages.io import read_npz, write_json, write_text
 
 from benchmarks.machine import describe
 from stages.config import load_params
-from stages.io import read_npz, write_json, write_text
 from stages.train import EpochLog, prepare_model, steps_per_epoch, training_batches
 
 PRECISIONS = ("float32", "mixed_bfloat16")

@@ -1,6 +1,6 @@
 """Run one pipeline stage: `python -m stages <stage> [arguments]` (what `dvc.yaml` calls).
 
-Stages: download, prepare, train, replica, evaluate, plot, report, and `check`, which validates
+Stages: download, prepare, train, replica, ablation, evaluate, plot, report, and `check`, which validates
 `params.yaml` (every model built against Keras) without touching any data.
 A user error (bad params, bad data) prints one clear message and exits with status 1.
 """
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from stages.errors import StageError
 
-STAGES = ("download", "prepare", "train", "replica", "evaluate", "plot", "report", "check")
+STAGES = ("download", "prepare", "train", "replica", "ablation", "evaluate", "plot", "report", "check")
 
 
 class _Formatter(logging.Formatter):

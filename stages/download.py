@@ -11,9 +11,10 @@ import logging
 import tempfile
 from pathlib import Path
 
-from stages.config import load_params
-from stages.io import write_json, write_npz
-from stages.mnist import ARRAY_NAMES, acquire
+from stages.data.mnist import ARRAY_NAMES, acquire
+from stages.files import write_json, write_npz
+from stages.params.base import load
+from stages.params.data import DataParams
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--provenance", type=Path, required=True)
     args = parser.parse_args(argv)
 
-    params = load_params().download
+    params = load(DataParams).download
     with tempfile.TemporaryDirectory(prefix="mnist-download-") as workdir:
         arrays, provenance = acquire(params.sources, params.local_file, Path(workdir))
     write_npz(args.out, {name: arrays[name] for name in ARRAY_NAMES}, compress=True)

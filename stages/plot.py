@@ -11,10 +11,10 @@ from pathlib import Path
 
 import keras
 
-from stages import figures
-from stages.figures import save_figure
-from stages.history import read_history
-from stages.models import load_trained_model
+from stages.reporting import figures
+from stages.reporting.figures import save_figure
+from stages.training.history import read_history
+from stages.training.model_file import load_trained_model
 
 logger = logging.getLogger(__name__)
 

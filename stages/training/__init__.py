@@ -1,0 +1,1 @@
+"""Training: build a declared model, fit it, back it up per epoch, save and score it."""
