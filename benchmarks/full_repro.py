@@ -18,9 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from stages.io import write_json, write_text
-
 from benchmarks.machine import describe
+from stages.files import write_json, write_text
 
 
 def main(argv: list[str] | None = None) -> None:

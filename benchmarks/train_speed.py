@@ -9,7 +9,7 @@ For each model it builds three copies with the same seed and times whole trainin
 falls on all of them alike, each after a warm-up:
 
 - baseline: the notebook's way, float32 numpy arrays into `model.fit` (batch 140);
-- project: `stages.train`'s path, its `tf.data` batches and the model's declared precision;
+- project: the train stage's path (`stages/training/fit.py`), its `tf.data` batches and the model's declared precision;
 - alternative: the project's path in the other precision (what the declared one is chosen over).
 
 An epoch is timed by the train stage's own `EpochLog` (Keras' `on_epoch_begin` to `on_epoch_end`), without validation; the report
@@ -33,11 +33,11 @@ from pathlib import Path
 
 import keras
 import yaml
-from stages.io import read_npz, write_json, write_text
 
 from benchmarks.machine import describe
-from stages.config import load_params
-from stages.train import EpochLog, prepare_model, steps_per_epoch, training_batches
+from stages.files import read_npz, write_json, write_text
+from stages.params.training import load_training
+from stages.training.fit import EpochLog, prepare_model, steps_per_epoch, training_batches
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 
@@ -101,7 +101,8 @@ def training_stage_peak_gib(model_name: str) -> float:
         Path(scratch, "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         shutil.copytree("stages", Path(scratch, "stages"))
         data = str(Path("data/prepared").resolve())
-        command = [sys.executable, "-m", "stages", "train", model_name, "--data", data, "--model", "m.keras", "--log", "log", "--backup", "backup"]
+        command = [sys.executable, "-m", "stages", "train", model_name, "--data", data, "--model", "m.keras", "--log", "log"]
+        command += ["--record", "record.json", "--backup", "backup"]
         subprocess.run(command, cwd=scratch, check=True, capture_output=True)
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
 
@@ -113,12 +114,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports/benchmarks/train_speed"))
     args = parser.parse_args(argv)
 
-    params = load_params()
+    params = load_training()
     train = read_npz("data/prepared/train.npz")
     x, y = train["x"][: args.images], train["y"][: args.images]
     results = {}
-    for name, spec in params.models.items():
-        results[name] = time_model(spec, x, y, params.train.batch_size, params.train.seed, args.repeats)
+    for name in params.models:
+        results[name] = time_model(params.spec(name), x, y, params.train.batch_size, params.train.seed, args.repeats)
         print(name, results[name], flush=True)
     report = {
         "machine": describe(),

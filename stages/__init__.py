@@ -1,8 +1,9 @@
-"""Stages of the MNIST CNN pipeline, one module per `dvc.yaml` stage plus shared modules.
+"""The MNIST CNN pipeline: one thin entry point per `dvc.yaml` stage (`stages/<stage>.py`) and the
+libraries they call, by concern: `params/` (params.yaml's schemas), `data/`, `training/`,
+`reporting/`, and `tools/` (the import closure behind dvc.yaml's code deps; no stage imports it).
 
 Run a stage from the repository root, for example `python -m stages train model1 --data ...`
-(see `python -m stages`);
-`dvc repro` does this for every stage in `dvc.yaml`.
+(see `python -m stages`); `dvc repro` does this for every stage in `dvc.yaml`.
 """
 
 import os

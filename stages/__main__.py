@@ -17,6 +17,9 @@ from collections.abc import Iterator
 
 from stages.errors import StageError
 
+# The Python that requirements.txt is locked for (README, "Locked, with hashes").
+LOCKED_PYTHON = (3, 11)
+
 STAGES = ("download", "prepare", "train", "replica", "ablation", "evaluate", "plot", "report", "check")
 
 
@@ -51,6 +54,11 @@ def _native_stderr_quiet() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if sys.version_info[:2] != LOCKED_PYTHON:
+        wanted, running = ".".join(map(str, LOCKED_PYTHON)), ".".join(map(str, sys.version_info[:3]))
+        message = f"error: this project's lock (requirements.txt) is for Python {wanted}; this is Python {running}. Create the venv with python{wanted}."
+        print(message, file=sys.stderr)
+        return 1
     if not argv or argv[0] not in STAGES:
         print(f"usage: python -m stages {{{','.join(STAGES)}}} [arguments]", file=sys.stderr)
         return 2

@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.config import ReportParams, read_yaml
+from stages.params.base import read_yaml
+from stages.params.report import ClaimModels, ReportParams
 
 REPO = Path(__file__).resolve().parents[1]
 SLICE = {"train_size": 10000, "test_size": 2000}
 # Two seeds in all on the slices: the main run's (0) and one replica.
 TWO_SEEDS = {"replicas": {"seeds": [1]}, "ablations": {"seeds": [0, 1]}}
-# The report rules of params.yaml, for tests of the report's pure functions.
+# Report rules for tests of the report's pure functions: params.yaml's thresholds, 10 sample digits.
 REPORT_RULES = ReportParams(
     overfit_loss_ratio=2.0,
     chance_accuracy=0.2,
@@ -33,6 +34,14 @@ REPORT_RULES = ReportParams(
     min_epoch_difference=1,
     sample_digits=10,
     misclassified_digits=10,
+    claims=ClaimModels(
+        overfits="model1",
+        better=["model2", "model3"],
+        stuck="model3",
+        faster_convergence=["model4", "model4_glorot"],
+        best="model4",
+        best_optimizer=["model2_adam", "model2", "model3"],
+    ),
 )
 GIT_IDENTITY = ["-c", "user.name=Pipeline Tests", "-c", "user.email=tests@example.invalid"]
 
@@ -85,6 +94,16 @@ def edit_params(project: Path, **sections: dict) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def float32_everywhere(project: Path) -> None:
+    """Every model in float32: slices test the pipeline, and on a CPU without bf16 instructions
+    emulated bf16 trains about 8x slower (reports/benchmarks/bf16_emulation.md)."""
+    path = project / "params.yaml"
+    params = read_yaml(path.read_text())
+    for model in params["models"].values():
+        model["precision"] = "float32"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
 def ran_stages(output: str) -> set[str]:
     """Stages `dvc repro` / `dvc exp run` actually ran (not those restored from the run-cache)."""
     return set(re.findall(r"^Running stage '([^']+)'", output, flags=re.MULTILINE))
@@ -117,6 +136,7 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # stages a params edit removes, so a slice run starts without it and locks exactly its stages.
     (project / "dvc.lock").unlink()
     edit_params(project, prepare=SLICE, train={"epochs": 1}, **TWO_SEEDS)
+    float32_everywhere(project)
     git("add", "-A", cwd=project)
     git("commit", "-qm", "slice", cwd=project)
     result = dvc("repro", cwd=project)
@@ -138,6 +158,7 @@ def workflow_base(tmp_path_factory: pytest.TempPathFactory, pipeline_run: Path) 
     (project / "dvc.lock").unlink()  # as in pipeline_run
     raw = pipeline_run / "data" / "raw" / "mnist.npz"
     edit_params(project, download={"sources": ["local"], "local_file": str(raw)}, prepare=WORKFLOW_SLICE, train={"epochs": 1}, **TWO_SEEDS)
+    float32_everywhere(project)
     git("add", "-A", cwd=project)
     git("commit", "-qm", "slice params", cwd=project)
     dvc("repro", "-q", cwd=project)

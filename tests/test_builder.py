@@ -8,8 +8,9 @@ import keras
 import pytest
 import yaml
 
-from stages.builder import build_model, count_trainable, model_problems
-from stages.config import ParamsError, load_params, parse_params, read_yaml
+from stages.params.base import ParamsError, read_yaml
+from stages.params.training import load_training, training_problems
+from stages.training.builder import build_model, count_trainable, model_problems
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,22 +25,22 @@ NOTEBOOK_COUNTS = {
 
 @pytest.fixture(scope="module")
 def params():
-    return load_params(REPO / "params.yaml")
+    return load_training(REPO / "params.yaml")
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOK_COUNTS))
 def test_builder_matches_notebook_parameter_counts(params, name: str) -> None:
-    model = build_model(params.models[name])
+    model = build_model(params.spec(name))
     assert (model.count_params(), count_trainable(model)) == NOTEBOOK_COUNTS[name]
     assert model.output_shape == (None, 10)
     assert model.layers[-1].activation is keras.activations.softmax
 
 
 def test_optimizers_follow_the_declarations(params) -> None:
-    model2 = build_model(params.models["model2"])
+    model2 = build_model(params.spec("model2"))
     assert type(model2.optimizer).__name__ == "Adadelta"
     assert float(model2.optimizer.learning_rate) == pytest.approx(1.0)
-    model3 = build_model(params.models["model3"])
+    model3 = build_model(params.spec("model3"))
     assert type(model3.optimizer).__name__ == "SGD"
     assert float(model3.optimizer.learning_rate) == pytest.approx(0.01)
 
@@ -47,9 +48,9 @@ def test_optimizers_follow_the_declarations(params) -> None:
 def broken(edit) -> dict[str, str]:
     raw = read_yaml((REPO / "params.yaml").read_text())
     edit(raw["models"])
-    with pytest.raises(ParamsError) as caught:
-        parse_params(raw, model_check=model_problems)
-    return dict(caught.value.problems)
+    _, problems = training_problems(raw, model_problems)
+    assert problems
+    return dict(problems)
 
 
 def test_unknown_layer_is_named_with_a_suggestion() -> None:
@@ -105,9 +106,9 @@ def test_output_must_have_one_score_per_class() -> None:
 def test_building_a_bf16_model_leaves_the_next_model_in_its_own_precision(params) -> None:
     """Keras' dtype policy is process-wide; building one model must not change the next one's."""
     before = keras.mixed_precision.global_policy().name
-    bf16 = build_model(params.models["model1"])
-    float32 = build_model(params.models["model2"])
-    again = build_model(params.models["model4"])
+    bf16 = build_model(params.spec("model1"))
+    float32 = build_model(params.spec("model2"))
+    again = build_model(params.spec("model4"))
     assert {layer.compute_dtype for layer in bf16.layers} == {"bfloat16"}
     assert {layer.compute_dtype for layer in float32.layers} == {"float32"}
     assert {layer.variable_dtype for layer in float32.layers} == {"float32"}
@@ -119,13 +120,13 @@ def test_file_and_keras_problems_come_in_one_error_naming_the_checked_file(tmp_p
     raw = read_yaml((REPO / "params.yaml").read_text())
     raw["train"]["epochs"] = 0
     raw["models"]["model2"]["optimizer"]["name"] = "Adadeltaa"
-    raw["ablations"]["models"]["model2_adam"]["layers"][0]["Conv2D"]["filter"] = 32
+    raw["models"]["model3"]["layers"][0]["Conv2D"]["filter"] = 32
     other = tmp_path / "other.yaml"
     other.write_text(yaml.safe_dump(raw, sort_keys=False))
     with pytest.raises(ParamsError) as caught:
-        load_params(other, model_check=model_problems)
+        load_training(other, model_check=model_problems)
     problems = dict(caught.value.problems)
-    assert set(problems) == {"train.epochs", "models.model2.optimizer.name", "ablations.models.model2_adam.layers[0].Conv2D.filter"}
+    assert set(problems) == {"train.epochs", "models.model2.optimizer.name", "models.model3.layers[0].Conv2D.filter"}
     assert "did you mean 'Adadelta'" in problems["models.model2.optimizer.name"]
     assert str(caught.value).startswith(f"{other}: 3 problems:")
     assert "params.yaml" not in str(caught.value)

@@ -6,9 +6,9 @@ import dataclasses
 
 import numpy as np
 
-from stages import claims
-from stages.claims import INCONCLUSIVE, NOT_EVALUATED, NOT_SUPPORTED, SUPPORTED, Run
-from stages.config import ReportParams
+from stages.params.report import ReportParams
+from stages.reporting import claims
+from stages.reporting.claims import INCONCLUSIVE, NOT_EVALUATED, NOT_SUPPORTED, SUPPORTED, Run
 from tests.conftest import REPORT_RULES as RULES
 
 IMAGES = 10_000

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.config import read_yaml
+from stages.params.base import read_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("model1", "model2", "model3", "model4")
@@ -82,7 +82,7 @@ def test_every_declared_seed_has_its_committed_full_run() -> None:
     runs += [("ablation", name, seed) for name in params["ablations"]["models"] for seed in params["ablations"]["seeds"]]
     assert runs or params["ablations"]["seeds"] == [params["train"]["seed"]]
     for stage, name, seed in runs:
-        directory = REPO / "reports" / "replicas" / name / f"seed-{seed}"
+        directory = REPO / "reports" / f"{stage}s" / name / f"seed-{seed}"
         fit = json.loads((directory / "training" / "fit.json").read_text())
         metrics = json.loads((directory / "metrics.json").read_text())
         assert (fit["seed"], fit["epochs"], fit["train_images"], metrics["test_images"]) == (seed, 20, 60000, 10000), directory
@@ -101,3 +101,17 @@ def test_summary_has_the_spread_over_seeds(summary: dict) -> None:
         values += [json.loads((REPO / "reports" / "replicas" / name / f"seed-{seed}" / "metrics.json").read_text())["test_accuracy"] for seed in seeds[1:]]
         assert summary[name]["seeds"] == len(seeds)
         assert summary[name]["test_accuracy_mean"] == pytest.approx(sum(values) / len(values), abs=1e-6)
+
+
+def test_every_committed_run_carries_its_run_record() -> None:
+    """Each training run's timings and environment are committed beside its results (reports/runs/)."""
+    params = read_yaml((REPO / "params.yaml").read_text())
+    expected = {f"train/{name}.json" for name in params["models"]}
+    expected |= {f"replica/{name}-seed-{seed}.json" for name in params["models"] for seed in params["replicas"]["seeds"]}
+    expected |= {f"ablation/{name}-seed-{seed}.json" for name in params["ablations"]["models"] for seed in params["ablations"]["seeds"]}
+    runs = REPO / "reports" / "runs"
+    assert {path.relative_to(runs).as_posix() for path in runs.rglob("*.json")} == expected
+    for name in expected:
+        record = json.loads((runs / name).read_text())
+        assert record["train_seconds"] > 0 and len(record["epoch_seconds"]) == 20
+        assert record["environment"]["packages"]["tensorflow"] and record["environment"]["platform"] == "Linux x86_64"

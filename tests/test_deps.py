@@ -1,6 +1,7 @@
-"""Code deps cannot drift: each stage's `deps:` in dvc.yaml lists exactly the stages/*.py files its
-command imports (the import closure read from the code), the resume key hashes the same files,
-and the README's graph is what `dvc dag --md` prints."""
+"""Code deps cannot drift: each stage's `deps:` in dvc.yaml lists exactly the stages/**/*.py files its
+command imports (the import closure read from the code), the training stages' resume key hashes
+what dvc.yaml lists, the ablation stage lists the bases params.yaml declares, and the README's
+graph is `dvc dag` collapsed by stage template."""
 
 from __future__ import annotations
 
@@ -8,17 +9,16 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
-
-from stages import closure
-from stages.config import read_yaml
+from stages.params.base import read_yaml
+from stages.tools import closure
+from stages.training.backup import declared_deps
 from tests.conftest import dvc
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def declared_code_deps(dvc_yaml: dict) -> dict[str, tuple[str, set[str]]]:
-    """Stage name -> (the stage module its command runs, the stages/*.py files it lists as deps)."""
+    """Stage name -> (the stage module its command runs, the stages/ files it lists as deps)."""
     result = {}
     for name, stage in dvc_yaml["stages"].items():
         body = stage.get("do", stage)
@@ -32,7 +32,7 @@ def declared_code_deps(dvc_yaml: dict) -> dict[str, tuple[str, set[str]]]:
 def mismatches(dvc_yaml: dict, package_dir: Path) -> list[str]:
     problems = []
     for name, (module, declared) in declared_code_deps(dvc_yaml).items():
-        imported = {f"stages/{path.name}" for path in closure.code_files(module, package_dir)}
+        imported = {path.relative_to(package_dir.parent).as_posix() for path in closure.code_files(module, package_dir)}
         problems += [f"{name}: missing dep {path}" for path in sorted(imported - declared)]
         problems += [f"{name}: extra dep {path} (not imported)" for path in sorted(declared - imported)]
     return problems
@@ -42,54 +42,79 @@ def test_every_stage_lists_exactly_the_modules_it_imports() -> None:
     assert mismatches(read_yaml((REPO / "dvc.yaml").read_text()), closure.PACKAGE_DIR) == []
 
 
+def test_no_training_stage_imports_report_code() -> None:
+    stages = declared_code_deps(read_yaml((REPO / "dvc.yaml").read_text()))
+    for name in ("train", "replica", "ablation"):
+        code = stages[name][1]
+        assert not {path for path in code if path.startswith(("stages/reporting/", "stages/tools/")) or path == "stages/params/report.py"}, name
+
+
 def test_the_check_fails_naming_a_removed_dep() -> None:
     dvc_yaml = read_yaml((REPO / "dvc.yaml").read_text())
-    dvc_yaml["stages"]["train"]["do"]["deps"].remove("stages/history.py")
-    dvc_yaml["stages"]["report"]["deps"].append("stages/builder.py")
-    assert mismatches(dvc_yaml, closure.PACKAGE_DIR) == ["train: missing dep stages/history.py", "report: extra dep stages/builder.py (not imported)"]
+    dvc_yaml["stages"]["train"]["do"]["deps"].remove("stages/training/history.py")
+    dvc_yaml["stages"]["report"]["deps"].append("stages/training/builder.py")
+    assert mismatches(dvc_yaml, closure.PACKAGE_DIR) == [
+        "train: missing dep stages/training/history.py",
+        "report: extra dep stages/training/builder.py (not imported)",
+    ]
 
 
 def test_the_check_follows_a_new_import(tmp_path: Path) -> None:
     """A module that starts importing another gains that module (and what it imports) as deps."""
     package = tmp_path / "stages"
     shutil.copytree(closure.PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
-    (package / "plot.py").write_text((package / "plot.py").read_text() + "\nfrom stages import summary  # noqa\n")
+    (package / "plot.py").write_text((package / "plot.py").read_text() + "\nfrom stages.reporting import summary  # noqa\n")
     problems = mismatches(read_yaml((REPO / "dvc.yaml").read_text()), package)
-    assert "plot: missing dep stages/summary.py" in problems and "plot: missing dep stages/config.py" in problems
+    assert "plot: missing dep stages/reporting/summary.py" in problems and "plot: missing dep stages/params/training.py" in problems
 
 
 def test_closure_reads_every_import_form_and_the_stated_rule(tmp_path: Path) -> None:
     package = tmp_path / "stages"
-    package.mkdir()
-    for name in ("__init__", "errors", "a", "b", "c", "d"):
+    (package / "sub").mkdir(parents=True)
+    for name in ("__init__", "errors", "a", "b", "c", "d", "sub/__init__", "sub/e", "sub/f"):
         (package / f"{name}.py").write_text("")
     (package / "a.py").write_text("import stages.b\nfrom stages import c\nfrom stages.errors import StageError\ndef f():\n    from stages.d import x\n")
-    (package / "b.py").write_text("import json\nfrom stages.c import y\n")
-    assert closure.module_closure("a", package) == ["a", "b", "c", "d"]
-    assert closure.module_closure("b", package) == ["b", "c"]
+    (package / "b.py").write_text("import json\nfrom stages.c import y\nfrom stages.sub import e\n")
+    (package / "sub/e.py").write_text("import stages.sub.f\n")
+    assert closure.module_closure("a", package) == ["a", "b", "c", "d", "sub.e", "sub.f"]
+    assert closure.module_closure("b", package) == ["b", "c", "sub.e", "sub.f"]
 
 
-def test_the_resume_key_hashes_the_stage_closure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The train stage keys its backup with `closure.code_files("train")`, the files dvc.yaml lists."""
-    from stages import train
-
-    seen = {}
-
-    def record(spec, settings, data_files, code_files):
-        seen["code"] = sorted(f"stages/{Path(path).name}" for path in code_files)
-        raise SystemExit
-
-    monkeypatch.setattr(train, "run_key", record)
-    monkeypatch.setattr(train, "read_npz", lambda path: {"x": [], "y": []})
-    params = train.load_params(REPO / "params.yaml")
-    with pytest.raises(SystemExit):
-        train.run(params.models["model1"], params.train, tmp_path, tmp_path / "log", tmp_path / "backup", "train", lambda *args: None)
-    train_deps = declared_code_deps(read_yaml((REPO / "dvc.yaml").read_text()))["train"][1]
-    assert seen["code"] == sorted(train_deps)
+def test_the_resume_key_hashes_the_deps_dvc_yaml_declares() -> None:
+    """The training stages key their backups with the files dvc.yaml lists for them, data and code."""
+    dvc_yaml = read_yaml((REPO / "dvc.yaml").read_text())
+    for name in ("train", "replica", "ablation"):
+        stage = dvc_yaml["stages"][name]
+        listed = [dep for dep in stage.get("do", stage)["deps"] if "${" not in dep]
+        assert [path.as_posix() for path in declared_deps(name, REPO / "dvc.yaml")] == listed
+        assert "data/prepared/train.npz" in listed and f"stages/{name}.py" in listed
 
 
-def test_readme_graph_is_dvc_dag() -> None:
+def test_the_ablation_stage_lists_exactly_the_declared_bases() -> None:
+    """DVC's matrix cannot read an ablation's `base`, so dvc.yaml names the bases; they must agree."""
+    params = read_yaml((REPO / "params.yaml").read_text())
+    bases = {variant["base"] for variant in params["ablations"]["models"].values()}
+    params_listed = read_yaml((REPO / "dvc.yaml").read_text())["stages"]["ablation"]["params"]
+    listed = {param.removeprefix("models.") for param in params_listed if param.startswith("models.")}
+    assert listed == bases, "dvc.yaml's ablation stage must list `models.<base>` for exactly the bases params.yaml declares"
+
+
+def collapsed_edges(mermaid: str) -> set[tuple[str, str]]:
+    """Edges of a mermaid flowchart (`a --> b`, `a & b --> c & d`), each node named by its stage
+    template (`train@model1` -> `train`)."""
+    names = {node: label.split("@")[0] for node, label in re.findall(r"(\w+)\[\"([^\"]+)\"\]", mermaid)}
+    plain = re.sub(r"\[\"[^\"]+\"\]", "", mermaid)
+    edges = set()
+    for line in plain.splitlines():
+        parts = [[name.strip() for name in part.split("&")] for part in line.split("-->")]
+        for sources, targets in zip(parts, parts[1:], strict=False):
+            edges |= {(names.get(a, a), names.get(b, b)) for a in sources for b in targets}
+    return edges
+
+
+def test_readme_graph_is_dvc_dag_collapsed_by_template() -> None:
     readme = (REPO / "README.md").read_text()
-    dag = dvc("dag", "--md", cwd=REPO).stdout.strip()
-    assert dag.startswith("```mermaid")
-    assert dag in readme, "README's graph differs from `dvc dag --md`; paste its output"
+    block = readme[readme.index("```mermaid") :].split("```\n", 2)[0]
+    assert len(block.splitlines()) <= 25, "the README's graph should fit on one screen"
+    dag = dvc("dag", "--md", cwd=REPO).stdout
+    assert collapsed_edges(block) == collapsed_edges(dag)

@@ -19,10 +19,10 @@ import keras
 import numpy as np
 import pytest
 
-from stages.config import TrainParams, load_params
-from stages.history import metric_file
-from stages.io import read_npz, write_npz
-from stages.mnist import EXPECTED_SHAPES
+from stages.data.mnist import EXPECTED_SHAPES
+from stages.files import read_npz, write_npz
+from stages.params.training import TrainSettings, load_training
+from stages.training.history import metric_file
 from tests.conftest import REPO, project_env
 
 
@@ -80,9 +80,10 @@ def test_bad_params_are_reported_before_any_data_is_read(scratch: Path) -> None:
     params = params.replace("epochs: 20", "epochs: 0").replace("name: SGD", "name: SDG")
     (scratch / "params.yaml").write_text(params)
     # No data exists here at all: the errors must come from the params alone.
-    result = stage("train", "model1", "--data", "missing", "--model", "m.keras", "--log", "log", cwd=scratch)
+    result = stage("train", "model1", "--data", "missing", "--model", "m.keras", "--log", "log", "--record", "run.json", cwd=scratch)
     assert result.returncode == 1
-    assert "train.epochs: must be at least 1, got 0" in result.stdout
+    assert "train.epochs: Input should be greater than or equal to 1, got 0" in result.stdout
+    assert "models.model3.optimizer.name: unknown Keras optimizer 'SDG'; did you mean 'SGD'?" in result.stdout
     result = stage("check", cwd=scratch)
     assert result.returncode == 1
 
@@ -93,7 +94,7 @@ def test_a_writer_killed_mid_write_leaves_the_previous_file(tmp_path: Path) -> N
     before = target.read_bytes()
     code = (
         "import numpy as np, sys\n"
-        "from stages.io import write_npz\n"
+        "from stages.files import write_npz\n"
         "print('writing', flush=True)\n"
         "write_npz(sys.argv[1], {'x': np.ones((400, 1000, 1000), dtype=np.float32)})\n"
     )
@@ -113,15 +114,15 @@ def test_a_writer_killed_mid_write_leaves_the_previous_file(tmp_path: Path) -> N
 
 
 def test_diverging_training_stops_with_a_message_and_keeps_its_history(tmp_path: Path) -> None:
-    from stages.train import TrainingDiverged, fit
+    from stages.training.fit import TrainingDiverged, fit
 
-    params = load_params(REPO / "params.yaml")
-    spec = params.models["model1"]
+    params = load_training(REPO / "params.yaml")
+    spec = params.spec("model1")
     spec = dataclasses.replace(spec, optimizer=dataclasses.replace(spec.optimizer, class_name="SGD", arguments={"learning_rate": 1.0e10}))
     rng = np.random.default_rng(0)
     data = {"x": rng.random((280, 28, 28, 1), dtype=np.float32), "y": rng.integers(0, 10, 280)}
     with pytest.raises(TrainingDiverged, match=r"model1: the training loss became NaN at epoch 1;"):
-        fit(spec, TrainParams(epochs=3, batch_size=140, seed=0), data, data, tmp_path / "log")
+        fit(spec, TrainSettings(epochs=3, batch_size=140, seed=0), data, data, tmp_path / "log")
     assert (tmp_path / "log" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()[1].endswith("nan")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.io import atomic_path, read_npz, write_json, write_npz
+from stages.files import atomic_path, read_npz, write_json, write_npz
 
 
 def test_npz_round_trip_is_byte_for_byte_reproducible(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages import mnist
-from stages.mnist import KERAS_URL, PYPI_REQUIREMENT, DataError, acquire, arrays_from_wheel, check_arrays
+from stages.data import mnist
+from stages.data.mnist import KERAS_URL, PYPI_REQUIREMENT, DataError, acquire, arrays_from_wheel, check_arrays
 
 
 def fake_arrays(**overrides: np.ndarray) -> dict[str, np.ndarray]:

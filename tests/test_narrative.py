@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import narrative, summary
-from stages.config import load_params
-from stages.stats import mcnemar_exact
+from stages.params.training import load_training
+from stages.reporting import narrative, summary
+from stages.reporting.stats import mcnemar_exact
 from tests.conftest import REPORT_RULES as RULES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +28,8 @@ def pair_test_for(results: dict[str, tuple[float, float, float]]):
 
 def table_for(results: dict[str, tuple[float, float, float]]) -> list[dict]:
     """Rows from (test accuracy, test loss, last-epoch train loss) per model."""
-    models = load_params(REPO / "params.yaml").models
+    training = load_training(REPO / "params.yaml")
+    models = {name: training.spec(name) for name in training.models}
     metrics, fits = {}, {}
     for name, (accuracy, test_loss, train_loss) in results.items():
         metrics[name] = {
@@ -41,7 +42,7 @@ def table_for(results: dict[str, tuple[float, float, float]]) -> list[dict]:
             "most_predicted_class": 1,
             "most_predicted_share": 1.0 if accuracy < 0.2 else 0.12,
         }
-        fits[name] = {"params": 1, "epochs": 3, "train_seconds": 1.0, "precision": "float32"}
+        fits[name] = {"params": 1, "epochs": 3, "precision": "float32"}
     return summary.rows(models, metrics, fits)
 
 

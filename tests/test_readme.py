@@ -23,7 +23,7 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 
 
 def test_every_stage_output_is_in_the_stage_table() -> None:
-    from stages.config import read_yaml
+    from stages.params.base import read_yaml
 
     readme = (REPO / "README.md").read_text()
     table = readme.split("| stage | what it does |", 1)[1].split("\n\n", 1)[0]

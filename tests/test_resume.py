@@ -19,19 +19,29 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import yaml
 
-from stages.backup import Backup, BackupCallback, run_key
-from stages.config import TrainParams, load_params
-from stages.history import FIT_SUMMARY, read_history
-from stages.io import read_json
+from stages.files import read_json
+from stages.params.training import TrainSettings, load_training
+from stages.training.backup import Backup, BackupCallback, run_key
+from stages.training.history import FIT_SUMMARY, read_history
 from tests.conftest import REPO, clone_project, dvc, edit_params, project_env, ran_stages
 
 EPOCHS = 6
 STATE = Path("checkpoints/model2/state.json")
 
 
+RECORD = Path("reports/runs/train/model2.json")
+
+
 def trained(project: Path) -> tuple[dict[str, list[float]], dict]:
     return read_history(project / "reports/training/model2"), read_json(project / "reports/training/model2" / FIT_SUMMARY)
+
+
+def lock_hashes(project: Path) -> dict[tuple[str, str], str]:
+    """(stage, path) -> MD5 of every output and dependency recorded in dvc.lock."""
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    return {(stage, entry["path"]): entry["md5"] for stage, body in lock["stages"].items() for kind in ("deps", "outs") for entry in body.get(kind, [])}
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +50,27 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory, workflow_base: Path)
     edit_params(project, train={"epochs": EPOCHS})
     dvc("repro", "train@model2", cwd=project)
     history, summary = trained(project)
-    assert summary["resumed_after_epoch"] == 0 and len(history["loss"]) == EPOCHS
+    assert read_json(project / RECORD)["resumed_after_epoch"] == 0 and len(history["loss"]) == EPOCHS == summary["epochs"]
     assert not (project / "checkpoints").exists(), "a finished run deletes its backup"
     return project, history
 
 
-def test_same_seed_same_inputs_give_identical_results_on_cpu(uninterrupted: tuple[Path, dict[str, list[float]]]) -> None:
+def test_same_inputs_same_bytes_and_only_the_run_record_changes_in_the_lock(uninterrupted: tuple[Path, dict[str, list[float]]]) -> None:
+    """Training the same slice twice gives a byte-identical model file, and dvc.lock differs only in
+    the run record (timings); DVC then sees the model unchanged and skips the stages after it."""
     project, first = uninterrupted
-    weights_before = keras.models.load_model(project / "models/model2.keras", safe_mode=True).get_weights()
+    dvc("repro", "-q", "evaluate@model2", "plot@model2", cwd=project)
+    model_before = (project / "models/model2.keras").read_bytes()
+    lock_before = lock_hashes(project)
     dvc("repro", "-f", "train@model2", cwd=project)
     second, _ = trained(project)
     assert second == first
-    weights_after = keras.models.load_model(project / "models/model2.keras", safe_mode=True).get_weights()
-    for before, after in zip(weights_before, weights_after, strict=True):
-        np.testing.assert_array_equal(before, after)
+    assert (project / "models/model2.keras").read_bytes() == model_before
+    lock_after = lock_hashes(project)
+    changed = {key for key in lock_before.keys() | lock_after.keys() if lock_before.get(key) != lock_after.get(key)}
+    assert changed == {("train@model2", RECORD.as_posix())}
+    result = dvc("repro", "evaluate@model2", "plot@model2", cwd=project)
+    assert {"evaluate@model2", "plot@model2"}.isdisjoint(ran_stages(result.stdout)), result.stdout
 
 
 def test_a_killed_training_stage_resumes_after_its_last_epoch(tmp_path: Path, workflow_base: Path, uninterrupted: tuple[Path, dict]) -> None:
@@ -75,14 +92,16 @@ def test_a_killed_training_stage_resumes_after_its_last_epoch(tmp_path: Path, wo
 
     result = dvc("repro", "train@model2", cwd=project)
     assert f"model2: resuming after epoch {done} of {EPOCHS}" in result.stdout + result.stderr
-    history, summary = trained(project)
-    assert summary["resumed_after_epoch"] == done
-    assert len(summary["epoch_seconds"]) == EPOCHS
+    history, _ = trained(project)
+    record = read_json(project / RECORD)
+    assert record["resumed_after_epoch"] == done
+    assert len(record["epoch_seconds"]) == EPOCHS
     assert history == expected
     resumed_weights = keras.models.load_model(project / "models/model2.keras", safe_mode=True).get_weights()
     expected_weights = keras.models.load_model(uninterrupted[0] / "models/model2.keras", safe_mode=True).get_weights()
     for resumed, uninterrupted_weights in zip(resumed_weights, expected_weights, strict=True):
         np.testing.assert_array_equal(resumed, uninterrupted_weights)
+    assert (project / "models/model2.keras").read_bytes() == (uninterrupted[0] / "models/model2.keras").read_bytes()
     assert not (project / "checkpoints").exists()
     assert "train@model2" not in ran_stages(dvc("repro", "train@model2", cwd=project).stdout)
 
@@ -139,63 +158,63 @@ def test_deleting_a_backup_leaves_other_files_alone(tmp_path: Path) -> None:
 
 
 def test_the_key_changes_with_params_data_and_code(tmp_path: Path) -> None:
-    spec = load_params(REPO / "params.yaml").models["model2"]
-    settings = TrainParams(epochs=20, batch_size=140, seed=0)
+    spec = load_training(REPO / "params.yaml").spec("model2")
+    settings = TrainSettings(epochs=20, batch_size=140, seed=0)
     data, code = tmp_path / "train.npz", tmp_path / "train.py"
     data.write_bytes(b"data")
     code.write_text("code")
-    key = run_key(spec, settings, [data], [code])
-    assert run_key(spec, settings, [data], [code]) == key
+    key = run_key(spec, settings, [data, code])
+    assert run_key(spec, settings, [code, data]) == key
     changed = dataclasses.replace(spec, optimizer=dataclasses.replace(spec.optimizer, arguments={**spec.optimizer.arguments, "learning_rate": 0.5}))
-    assert run_key(changed, settings, [data], [code]) != key
-    assert run_key(dataclasses.replace(spec, precision="mixed_bfloat16"), settings, [data], [code]) != key
-    assert run_key(spec, dataclasses.replace(settings, seed=1), [data], [code]) != key
+    assert run_key(changed, settings, [data, code]) != key
+    assert run_key(dataclasses.replace(spec, precision="mixed_bfloat16"), settings, [data, code]) != key
+    assert run_key(spec, dataclasses.replace(settings, seed=1), [data, code]) != key
     data.write_bytes(b"datA")
-    assert run_key(spec, settings, [data], [code]) != key
+    assert run_key(spec, settings, [data, code]) != key
     data.write_bytes(b"data")
     code.write_text("code ")
-    assert run_key(spec, settings, [data], [code]) != key
+    assert run_key(spec, settings, [data, code]) != key
 
 
 def test_a_run_killed_after_its_last_epoch_only_saves(tmp_path: Path) -> None:
     """All epochs backed up but the model not saved yet: the rerun trains nothing and returns that model."""
-    from stages.train import fit
+    from stages.training.fit import fit
 
-    spec = load_params(REPO / "params.yaml").models["model2"]
-    settings = TrainParams(epochs=2, batch_size=140, seed=0)
+    spec = load_training(REPO / "params.yaml").spec("model2")
+    settings = TrainSettings(epochs=2, batch_size=140, seed=0)
     rng = np.random.default_rng(0)
     data = {"x": rng.random((280, 28, 28, 1), dtype=np.float32), "y": rng.integers(0, 10, 280)}
-    first, _ = fit(spec, settings, data, data, tmp_path / "log", Backup(tmp_path / "backup", "k"))
+    first, _, _ = fit(spec, settings, data, data, tmp_path / "log", Backup(tmp_path / "backup", "k"))
     assert read_json(tmp_path / "backup" / "state.json")["epochs_done"] == 2
-    again, summary = fit(spec, settings, data, data, tmp_path / "log-again", Backup(tmp_path / "backup", "k"))
-    assert summary["resumed_after_epoch"] == 2 and summary["epochs"] == 2
+    again, summary, timing = fit(spec, settings, data, data, tmp_path / "log-again", Backup(tmp_path / "backup", "k"))
+    assert timing["resumed_after_epoch"] == 2 and summary["epochs"] == 2
     assert read_history(tmp_path / "log-again") == read_history(tmp_path / "log")
     for trained_weights, restored_weights in zip(first.get_weights(), again.get_weights(), strict=True):
         np.testing.assert_array_equal(trained_weights, restored_weights)
 
 
 def test_a_corrupt_backup_gives_one_line_and_a_fresh_start(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from stages.train import fit
+    from stages.training.fit import fit
 
-    spec = load_params(REPO / "params.yaml").models["model2"]
-    settings = TrainParams(epochs=2, batch_size=140, seed=0)
+    spec = load_training(REPO / "params.yaml").spec("model2")
+    settings = TrainSettings(epochs=2, batch_size=140, seed=0)
     rng = np.random.default_rng(0)
     data = {"x": rng.random((280, 28, 28, 1), dtype=np.float32), "y": rng.integers(0, 10, 280)}
-    first, _ = fit(spec, settings, data, data, tmp_path / "log", Backup(tmp_path / "backup", "k"))
+    first, _, _ = fit(spec, settings, data, data, tmp_path / "log", Backup(tmp_path / "backup", "k"))
     weights = tmp_path / "backup" / read_json(tmp_path / "backup" / "state.json")["weights"]
     weights.write_bytes(weights.read_bytes()[:1000])  # truncated, as by a full disk
     with caplog.at_level("WARNING"):
-        again, summary = fit(spec, settings, data, data, tmp_path / "log-again", Backup(tmp_path / "backup", "k"))
+        again, summary, timing = fit(spec, settings, data, data, tmp_path / "log-again", Backup(tmp_path / "backup", "k"))
     warnings = [record for record in caplog.records if record.levelname == "WARNING"]
     assert len(warnings) == 1 and "\n" not in warnings[0].getMessage() and warnings[0].exc_info is None
     assert warnings[0].getMessage().startswith(f"{weights}: unreadable backup (") and "starting from epoch 1" in warnings[0].getMessage()
-    assert summary["resumed_after_epoch"] == 0 and summary["epochs"] == 2
+    assert timing["resumed_after_epoch"] == 0 and summary["epochs"] == 2
     for fresh_weights, again_weights in zip(first.get_weights(), again.get_weights(), strict=True):
         np.testing.assert_array_equal(fresh_weights, again_weights)
 
 
 def test_each_epoch_of_batches_is_a_permutation_fixed_by_seed_and_epoch() -> None:
-    from stages.train import training_batches
+    from stages.training.fit import training_batches
 
     count, batch = 50, 8
     x, y = np.arange(count, dtype=np.float32), np.arange(count)

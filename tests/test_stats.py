@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from stages.stats import Spread, mcnemar_exact, welch, wilson_interval
+from stages.reporting.stats import Spread, mcnemar_exact, welch, wilson_interval
 
 
 def test_wilson_interval_matches_newcombe_1998() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages import summary
-from stages.config import load_params
+from stages.params.training import load_training
+from stages.reporting import summary
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,12 +21,13 @@ def fake_results(models) -> tuple[dict, dict]:
             "train_loss_inference": 0.005,
             "train_accuracy_inference": 0.998,
         }
-        fits[name] = {"params": 1000 * index, "epochs": 20, "train_seconds": 65.4 * index, "precision": "float32"}
+        fits[name] = {"params": 1000 * index, "epochs": 20, "precision": "float32"}
     return metrics, fits
 
 
 def test_table_has_the_notebook_columns_per_model() -> None:
-    models = load_params(REPO / "params.yaml").models
+    training = load_training(REPO / "params.yaml")
+    models = {name: training.spec(name) for name in training.models}
     table = summary.rows(models, *fake_results(models))
     text = summary.markdown_table(table)
     lines = text.strip().splitlines()
@@ -37,7 +38,8 @@ def test_table_has_the_notebook_columns_per_model() -> None:
 
 
 def test_summary_metric_is_keyed_by_model() -> None:
-    models = load_params(REPO / "params.yaml").models
+    training = load_training(REPO / "params.yaml")
+    models = {name: training.spec(name) for name in training.models}
     result = summary.metrics_by_model(summary.rows(models, *fake_results(models)))
     assert list(result) == ["model1", "model2", "model3", "model4"]
     assert set(result["model3"]) == set(summary.SUMMARY_METRICS)
@@ -45,6 +47,7 @@ def test_summary_metric_is_keyed_by_model() -> None:
 
 
 def test_describe_reads_the_declaration() -> None:
-    models = load_params(REPO / "params.yaml").models
+    training = load_training(REPO / "params.yaml")
+    models = {name: training.spec(name) for name in training.models}
     assert summary.describe(models["model4"])["initializer"] == "glorot_uniform, he_normal"
     assert summary.describe(models["model3"])["optimizer"] == "SGD"

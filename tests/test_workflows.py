@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.config import read_yaml
+from stages.params.base import read_yaml
 from tests.conftest import clone_project, dvc, git, ran_stages, run
 
 MODELS = ("model1", "model2", "model3", "model4")

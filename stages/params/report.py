@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 
@@ -15,17 +15,18 @@ from stages.params.base import PARAMS_FILE, ParamsError, Problem, Strict, proble
 from stages.params.training import TrainingParams, training_problems
 
 Fraction = pydantic.confloat(strict=True, ge=0.0, le=1.0)
+Pair = Annotated[list[str], pydantic.Field(min_length=2, max_length=2)]
 
 
 class ClaimModels(Strict):
     """The models (keys of `models` or `ablations.models`) that each claim is about."""
 
     overfits: str  # claim 1: this model overfits
-    better: tuple[str, str]  # claim 2: the first is better than the second
+    better: Pair  # claim 2: the first is better than the second
     stuck: str  # claim 3: this model is stuck at chance and the worst
-    faster_convergence: tuple[str, str]  # claim 4: the first converges faster (one change apart)
+    faster_convergence: Pair  # claim 4: the first converges faster (one change apart)
     best: str  # claim 5: this model is the best
-    best_optimizer: tuple[str, ...] = pydantic.Field(min_length=2)  # claim 6: the first beats the others (same layers)
+    best_optimizer: list[str] = pydantic.Field(min_length=2)  # claim 6: the first beats the others (same layers)
 
     def names(self) -> list[tuple[str, str]]:
         """(key path, model name) for every name declared."""

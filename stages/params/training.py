@@ -258,12 +258,21 @@ def training_problems(document: Mapping[str, Any], model_check: ModelCheck | Non
             problems += model_check(valid)
         return None, problems
     problems = _seed_problems(params)
-    for name, variant in params.ablations.models.items():
-        problems += _variant_problems(name, variant, params.models)
-    if model_check is not None and not problems:
-        problems += model_check(params.specs())
-    elif model_check is not None:
-        problems += model_check({f"models.{name}": model_spec(name, model) for name, model in params.models.items()})
+    variant_problems = {name: _variant_problems(name, variant, params.models) for name, variant in params.ablations.models.items()}
+    problems += [problem for found in variant_problems.values() for problem in found]
+    if model_check is not None:
+        model_found = model_check({f"models.{name}": params.spec(name) for name in params.models})
+        problems += model_found
+        # An ablation is checked only where its base is sound: a base's problem is reported once, at the base.
+        broken = {
+            name for name in params.models for path, _ in model_found if path == f"models.{name}" or path.startswith((f"models.{name}.", f"models.{name}["))
+        }
+        sound = {
+            f"ablations.models.{name}": params.spec(name)
+            for name, variant in params.ablations.models.items()
+            if not variant_problems[name] and variant.base not in broken
+        }
+        problems += model_check(sound)
     return params, problems
 
 
