@@ -15,10 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import cached_outputs, clone_project, dvc
-
-MODELS = ("model1", "model2", "model3", "model4")
-ABLATIONS = ("model4_glorot", "model2_adam")
+from tests.conftest import ABLATIONS, MODELS, cached_outputs, clone_project, dvc
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from stages.params.base import read_yaml
+from tests.conftest import MODELS
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = ("model1", "model2", "model3", "model4")
 
 
 def history(model: str, split: str, metric: str) -> list[float]:

@@ -18,10 +18,8 @@ import yaml
 
 from stages.data import mnist
 from stages.params.base import read_yaml
-from tests.conftest import SLICE, copy_project, dvc, git
+from tests.conftest import ABLATIONS, MODELS, SLICE, copy_project, dvc, git
 
-MODELS = ("model1", "model2", "model3", "model4")
-ABLATIONS = ("model4_glorot", "model2_adam")
 REPLICAS = {*(f"replica@{model}-1" for model in MODELS), *(f"ablation@{name}-{seed}" for name in ABLATIONS for seed in (0, 1))}
 STAGES = {"download", "prepare", *(f"{stage}@{model}" for stage in ("train", "evaluate", "plot") for model in MODELS), *REPLICAS, "report"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -38,3 +38,23 @@ def test_every_stage_output_is_in_the_stage_table() -> None:
                 parent, leaf = generic.rsplit("/", 1)
                 stem = leaf.split(".")[0]
                 assert parent.replace("<model>", "") in table.replace("<variant>", "") and stem in table, f"{name}: {path}"
+
+
+def test_results_prose_matches_the_committed_claims_metrics() -> None:
+    """Every claim's verdict, and every p-value and effect the README quotes, is what reports/claims.json holds."""
+    import json
+
+    claims = json.loads((REPO / "reports" / "claims.json").read_text())
+    readme = (REPO / "README.md").read_text()
+    lines = {int(number): line for number, line in re.findall(r"^- claim (\d), (.*)$", readme, flags=re.MULTILINE)}
+    assert sorted(lines) == [1, 2, 3, 4, 5, 6]
+    for number, line in lines.items():
+        entry = claims[f"claim{number}"]
+        assert f"**{entry['verdict']}**" in line, f"claim {number}: README says {line!r}, reports/claims.json {entry['verdict']!r}"
+        comparisons = [value for key, value in entry.items() if key != "verdict"]
+        for quoted in re.findall(r"Holm p = ([0-9.e+-]+)", line):
+            assert any(f"{comparison['p_holm']:.3g}" == f"{float(quoted):.3g}" for comparison in comparisons), (number, quoted)
+        for quoted in re.findall(r"Welch p = ([0-9.e+-]+)", line):
+            assert any(f"{comparison['p']:.3g}" == f"{float(quoted):.3g}" for comparison in comparisons), (number, quoted)
+        for quoted in re.findall(r"([+-][0-9.]+) points", line)[:1]:
+            assert any(round(100 * comparison["effect"], 2) == float(quoted) for comparison in comparisons), (number, quoted)

@@ -23,9 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import cached_outputs, clone_project, dvc, git, project_env, ran_stages, run
+from tests.conftest import MODELS, cached_outputs, clone_project, dvc, git, project_env, ran_stages, run
 
-MODELS = ("model1", "model2", "model3", "model4")
 BUCKET = "mnist-cnn"
 REMOTE_URL = f"s3://{BUCKET}/cache"
 ACCESS_KEY = "mnist-tests"

@@ -7,7 +7,19 @@ import math
 import numpy as np
 import pytest
 
-from stages.reporting.stats import Spread, mcnemar_exact, welch, wilson_interval
+from stages.reporting.stats import (
+    Spread,
+    format_p,
+    holm,
+    mcnemar_exact,
+    mean_difference_test,
+    permutation_test,
+    power,
+    seeds_for_power,
+    tost,
+    welch,
+    wilson_interval,
+)
 
 
 def test_wilson_interval_matches_newcombe_1998() -> None:
@@ -55,3 +67,44 @@ def test_spread() -> None:
     assert values.sd == pytest.approx(0.0019296, abs=1e-6)
     assert (values.low, values.high) == (0.9915, 0.9952)
     assert math.isnan(Spread((0.5,)).sd)
+
+
+def test_holm_by_hand() -> None:
+    # Sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1: 0.02, 0.03, 0.06, 0.04 -> made monotone: 0.06.
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    adjusted = holm([0.5, math.nan, 0.9])
+    assert adjusted[0] == pytest.approx(1.0) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(1.0)
+
+
+def test_tost_by_hand() -> None:
+    # [1, 2, 3] vs [1, 2, 3] within +/-2: both one-sided t = 2 / sqrt(2/3) = 2.449 on 4 degrees of
+    # freedom, one-sided p = 0.0352 (t table); TOST's p is the larger of the two.
+    assert tost([1, 2, 3], [1, 2, 3], 2.0) == pytest.approx(0.0352, abs=1e-4)
+    # A difference as large as the margin cannot be shown smaller than it.
+    assert tost([3, 4, 5], [1, 2, 3], 2.0) == pytest.approx(0.5, abs=1e-9)
+    assert math.isnan(tost([1, 1, 1], [2, 2, 2], 0.5))
+
+
+def test_power_against_cohens_table() -> None:
+    # Cohen (1988), Statistical Power Analysis, table 2.4.1: two-sided alpha 0.05, power 0.80 needs
+    # 64 per group for d = 0.5 and 26 for d = 0.8.
+    assert seeds_for_power(0.5, 1.0, 0.05) == 64
+    assert seeds_for_power(0.8, 1.0, 0.05) == 26
+    assert power(0.5, 1.0, 64, 0.05) == pytest.approx(0.80, abs=0.01)
+    assert math.isnan(power(0.1, 0.0, 3, 0.05)) and seeds_for_power(0.1, 0.0, 0.05) is None
+
+
+def test_the_exact_permutation_test_and_its_smallest_p() -> None:
+    # 3 against 3 distinct values: 20 splits, the observed one and its mirror are the extremes: p = 2/20.
+    test = permutation_test([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+    assert (test.p_value, test.smallest_p) == (pytest.approx(0.1), pytest.approx(0.1))
+    assert permutation_test([1.0, 1.0, 1.0], [1.0, 1.0, 2.0]).p_value == pytest.approx(1.0)
+    # Without spread on either side the t-test is undefined: the exact test answers, and says its limit.
+    chosen = mean_difference_test([1.0, 1.0, 1.0], [2.0, 2.0, 2.0])
+    assert chosen.name == "exact permutation test" and chosen.smallest_p == pytest.approx(0.1)
+    assert mean_difference_test([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]).name == "Welch's t-test"
+
+
+def test_p_values_print_as_numbers_or_bounds() -> None:
+    assert format_p(0.0) == "< 1e-300" and format_p(1e-320) == "< 1e-300"
+    assert format_p(0.04932) == "0.0493" and format_p(math.nan) == "no test"

@@ -8,6 +8,7 @@ what the VS Code extension reads in test_clients.py.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -18,9 +19,7 @@ import pytest
 import yaml
 
 from stages.params.base import read_yaml
-from tests.conftest import clone_project, dvc, git, ran_stages, run
-
-MODELS = ("model1", "model2", "model3", "model4")
+from tests.conftest import ABLATIONS, MODELS, clone_project, dvc, git, ran_stages, run
 
 
 def per_model(stage: str, *models: str) -> set[str]:
@@ -67,7 +66,7 @@ def test_adding_a_seed_runs_only_that_seed_and_the_report(clone: Path) -> None:
 
 
 def test_report_rules_rerun_only_the_report(clone: Path) -> None:
-    set_param(clone, "report.overfit_loss_ratio", 3.0)
+    set_param(clone, "report.overfit_val_loss_rise", 0.3)
     assert ran_stages(dvc("repro", cwd=clone).stdout) == {"report"}
 
 
@@ -84,16 +83,40 @@ def test_shared_training_setting_reruns_every_model(clone: Path) -> None:
 
 
 def test_prepare_setting_reruns_prepare_and_everything_downstream(clone: Path) -> None:
-    set_param(clone, "prepare.test_size", 400)
+    set_param(clone, "prepare.test_size", 300)
     ran = ran_stages(dvc("repro", cwd=clone).stdout)
     ablations = {f"ablation@{name}-{seed}" for name in ("model4_glorot", "model2_adam") for seed in (0, 1)}
     assert ran == {"prepare"} | main_and_replicas(*MODELS) | ablations | {"report"}
 
 
-def test_editing_stage_code_reruns_that_stage(clone: Path) -> None:
-    path = clone / "stages" / "summary.py"
-    path.write_text(path.read_text() + "\n# An edit to the report's code.\n")
-    assert ran_stages(dvc("repro", cwd=clone).stdout) == {"report"}
+def stale(project: Path) -> set[str]:
+    """Stages `dvc status` names as changed."""
+    return set(json.loads(dvc("status", "--json", cwd=project).stdout))
+
+
+TRAINING = per_model("train", *MODELS) | {f"replica@{model}-1" for model in MODELS} | {f"ablation@{name}-{seed}" for name in ABLATIONS for seed in (0, 1)}
+
+
+def test_report_code_and_report_schema_edits_leave_every_training_stage_up_to_date(clone: Path) -> None:
+    for module in ("stages/report.py", "stages/params/report.py", *(f"stages/reporting/{name}.py" for name in ("claims", "stats", "narrative", "summary"))):
+        path = clone / module
+        original = path.read_text()
+        path.write_text(original + "\n# An edit to the report's code.\n")
+        assert stale(clone) == {"report"}, module
+        path.write_text(original)
+    # figures.py draws for plot and report alike; still no training stage.
+    path = clone / "stages/reporting/figures.py"
+    path.write_text(path.read_text() + "\n# An edit to the figures.\n")
+    assert stale(clone) == per_model("plot", *MODELS) | {"report"}
+
+
+def test_a_training_schema_edit_makes_every_training_stage_stale(clone: Path) -> None:
+    path = clone / "stages/params/training.py"
+    path.write_text(path.read_text() + "\n# An edit to the training schema.\n")
+    assert TRAINING <= stale(clone)
+
+
+def test_editing_plot_code_reruns_the_plots(clone: Path) -> None:
     path = clone / "stages" / "plot.py"
     path.write_text(path.read_text() + "\n# An edit to the plotting code.\n")
     # Only the plot stages import plot.py (the report follows only if a figure's bytes change).
@@ -114,7 +137,7 @@ def test_one_model_change_reruns_that_model_and_branches_compare_it(clone: Path,
     assert all(
         change["old"] == change["new"]
         for path, metrics in diff.items()
-        if "model1" not in path and path != "reports/summary.json"
+        if "model1" not in path and path not in ("reports/summary.json", "reports/claims.json")
         for change in metrics.values()
     )
 
@@ -196,3 +219,19 @@ def test_queued_experiments_apply_and_branch(clone: Path) -> None:
     assert ran_stages(dvc("repro", cwd=clone).stdout) == set()
     untracked = [line for line in run(["git", "status", "--porcelain"], clone).stdout.splitlines() if line.startswith("??")]
     assert untracked == []
+
+
+def test_one_params_edit_adds_a_model_with_its_stages_report_rows_and_figures(clone: Path) -> None:
+    """A fifth model is one new key under `models`: no edit to dvc.yaml or to the tests."""
+    params = read_yaml((clone / "params.yaml").read_text())
+    model5 = copy.deepcopy(params["models"]["model2"])
+    model5["layers"][5]["Dense"]["units"] = 64
+    params["models"]["model5"] = model5
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert stale(clone) == {"train@model5", "evaluate@model5", "plot@model5", "replica@model5-1", "report"}
+    ran = ran_stages(dvc("repro", cwd=clone).stdout)
+    assert ran == {"train@model5", "evaluate@model5", "plot@model5", "replica@model5-1", "report"}
+    assert "### model5" in (clone / "reports/report.md").read_text()
+    assert json.loads((clone / "reports/summary.json").read_text())["model5"]["seeds"] == 2
+    shown = json.loads(dvc("plots", "show", "--json", cwd=clone).stdout)
+    assert {f"reports/figures/model5/{name}.png" for name in ("loss", "accuracy", "weights")} <= set(shown)

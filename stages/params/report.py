@@ -41,12 +41,15 @@ class ClaimModels(Strict):
 
 
 class ReportParams(Strict):
-    overfit_loss_ratio: float = pydantic.Field(ge=1.0)
-    chance_accuracy: Fraction
-    convergence_accuracy: Fraction
     significance_level: float = pydantic.Field(ge=1e-6, le=0.5)
     min_accuracy_difference: Fraction
-    min_epoch_difference: float = pydantic.Field(ge=0.0)
+    convergence_epoch: int = pydantic.Field(ge=1)
+    min_convergence_difference: Fraction
+    convergence_window: int = pydantic.Field(ge=1)
+    convergence_accuracy: Fraction
+    overfit_val_loss_rise: float = pydantic.Field(gt=0.0)
+    chance_accuracy: Fraction
+    power_target: float = pydantic.Field(gt=0.0, lt=1.0)
     sample_digits: int = pydantic.Field(ge=1)
     misclassified_digits: int = pydantic.Field(ge=1)
     claims: ClaimModels

@@ -90,3 +90,20 @@ def confusion_heatmap(labels: np.ndarray, predictions: np.ndarray, title: str, n
     axes.set_ylabel("actual")
     axes.set_title(title)
     return figure
+
+
+def seed_bands(series: dict[str, list[tuple[float, ...]]], title: str, ylabel: str, scale: float = 1.0) -> Figure:
+    """Per model, the mean over seeds of a per-epoch curve as a line and its range (min to max) as a band."""
+    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+    axes = figure.subplots()
+    for name, runs in series.items():
+        values = scale * np.asarray(runs, dtype=float)
+        epochs = _epochs(list(values[0]))
+        line = axes.plot(epochs, values.mean(axis=0), marker=".", label=f"{name} (mean of {len(values)} seeds)")[0]
+        axes.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.legend()
+    axes.grid(alpha=0.3)
+    return figure

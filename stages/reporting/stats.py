@@ -4,7 +4,9 @@
 - `mcnemar_exact`: McNemar's exact test for two models scored on the same images: of the images
   exactly one model gets right, under "equally good" each is the first model's with probability
   1/2, so the two-sided p-value is an exact binomial test on the discordant counts.
-- `welch`: across seeds, Welch's t-test (unequal variances) on one value per seed and model.
+- `welch`: across seeds, Welch's t-test (unequal variances) on one value per seed and model;
+  `permutation_test`, the exact test where no side has spread; `tost`, the equivalence test;
+  `holm`, the multiple-comparison adjustment; `power` and `seeds_for_power`, what the seeds can show.
 
 SciPy is used rather than our own code because its binomial and t distributions are exact and
 well tested; these wrappers only fix the conventions (two-sided, what counts as "no data").
@@ -13,6 +15,7 @@ well tested; these wrappers only fix the conventions (two-sided, what counts as 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import statistics
 from collections.abc import Sequence
@@ -84,3 +87,106 @@ def welch(first: Sequence[float], second: Sequence[float]) -> float:
     if statistics.pvariance(first) == 0 and statistics.pvariance(second) == 0:
         return math.nan
     return float(stats.ttest_ind(first, second, equal_var=False).pvalue)
+
+
+@dataclasses.dataclass(frozen=True)
+class Test:
+    """A two-sided test of "same mean" on per-seed values: which test, its p, and the smallest p it can give."""
+
+    name: str
+    p_value: float
+    smallest_p: float = 0.0  # > 0 for an exact permutation test: the best that many seeds can show
+
+
+def permutation_test(first: Sequence[float], second: Sequence[float]) -> Test:
+    """Exact two-sided permutation test of the difference in means, over every split of the pooled values.
+
+    Used where a side has no spread and a t-test is undefined; with 3 against 3 seeds there are 20
+    splits, so no result can be stronger than 2/20 = 0.1, and the test says so.
+    """
+    pooled = np.asarray([*first, *second], dtype=float)
+    size = len(first)
+    observed = abs(statistics.fmean(first) - statistics.fmean(second))
+    differences = []
+    for chosen in itertools.combinations(range(len(pooled)), size):
+        mask = np.zeros(len(pooled), dtype=bool)
+        mask[list(chosen)] = True
+        differences.append(abs(pooled[mask].mean() - pooled[~mask].mean()))
+    differences = np.asarray(differences)
+    tolerance = 1e-12 * max(1.0, float(np.abs(pooled).max()))
+    p_value = float(np.mean(differences >= observed - tolerance))
+    smallest = float(np.mean(differences >= differences.max() - tolerance))
+    return Test("exact permutation test", p_value, smallest)
+
+
+def mean_difference_test(first: Sequence[float], second: Sequence[float]) -> Test:
+    """Welch's t-test where the values have spread; the exact permutation test where neither side has any."""
+    if len(first) < 2 or len(second) < 2:
+        return Test("no test (fewer than two seeds)", math.nan)
+    if statistics.pvariance(first) == 0 and statistics.pvariance(second) == 0:
+        return permutation_test(first, second)
+    return Test("Welch's t-test", welch(first, second))
+
+
+def tost(first: Sequence[float], second: Sequence[float], margin: float) -> float:
+    """Two one-sided Welch tests that the difference in means lies within (-margin, +margin).
+
+    The p-value is the larger of the two one-sided ones; below alpha, the difference is shown to be
+    smaller than the margin. NaN where Welch's test is undefined (fewer than two seeds, or no spread).
+    """
+    if len(first) < 2 or len(second) < 2 or (statistics.pvariance(first) == 0 and statistics.pvariance(second) == 0):
+        return math.nan
+    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    above = stats.ttest_ind(a + margin, b, equal_var=False, alternative="greater").pvalue
+    below = stats.ttest_ind(a - margin, b, equal_var=False, alternative="less").pvalue
+    return float(max(above, below))
+
+
+def difference_interval(first: Sequence[float], second: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Welch's confidence interval of mean(first) - mean(second); NaNs where it is undefined."""
+    if len(first) < 2 or len(second) < 2 or (statistics.pvariance(first) == 0 and statistics.pvariance(second) == 0):
+        return math.nan, math.nan
+    result = stats.ttest_ind(first, second, equal_var=False).confidence_interval(confidence_level=confidence)
+    return float(result.low), float(result.high)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment: the family-wise error stays at alpha when each adjusted p < alpha
+    is called significant. NaNs (no test) are left out of the family and stay NaN."""
+    indexed = sorted((value, index) for index, value in enumerate(p_values) if not math.isnan(value))
+    adjusted = [math.nan] * len(p_values)
+    running = 0.0
+    for rank, (value, index) in enumerate(indexed):
+        running = max(running, min(1.0, (len(indexed) - rank) * value))
+        adjusted[index] = running
+    return adjusted
+
+
+def power(effect: float, sd: float, seeds: int, alpha: float) -> float:
+    """Power of a two-sided two-sample t-test with `seeds` per model to detect `effect` when the
+    per-seed standard deviation is `sd` on both sides (noncentral t)."""
+    if seeds < 2 or not sd > 0:
+        return math.nan
+    freedom = 2 * seeds - 2
+    noncentrality = effect / (sd * math.sqrt(2 / seeds))
+    critical = stats.t.ppf(1 - alpha / 2, freedom)
+    return float(stats.nct.sf(critical, freedom, noncentrality) + stats.nct.cdf(-critical, freedom, noncentrality))
+
+
+def seeds_for_power(effect: float, sd: float, alpha: float, target: float = 0.8, most: int = 10_000) -> int | None:
+    """The fewest seeds per model that give `target` power; None when more than `most` or undefined."""
+    if not sd > 0 or effect <= 0:
+        return None
+    for seeds in range(2, most + 1):
+        if power(effect, sd, seeds, alpha) >= target:
+            return seeds
+    return None
+
+
+def format_p(p_value: float) -> str:
+    """A p-value as printed: three digits, or a bound where it is below what a float holds."""
+    if math.isnan(p_value):
+        return "no test"
+    if p_value < 1e-300:
+        return "< 1e-300"
+    return f"{p_value:.3g}"
