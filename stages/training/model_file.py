@@ -1,10 +1,13 @@
 """The `.keras` model file: written so that the same model gives the same bytes, read the safe way.
 
 Keras writes a zip of `metadata.json`, `config.json` and `model.weights.h5`; the metadata carries
-the time of saving (`date_saved`) and the weights entry the zip time of the moment it was written.
-Both change a file's hash although nothing in the model changed, which makes DVC rerun every stage
-after a retrain that reproduced the same weights. `save_model` rewrites the archive with a fixed
-entry time and without `date_saved`; Keras needs neither to load it.
+the time of saving (`date_saved`), every entry the zip time of the moment it was written, and the
+config numbers the objects that layers share (the dtype policy) by their Python `id()`, which
+differs from process to process. Each changes a file's hash although nothing in the model changed,
+which makes DVC rerun every stage after a retrain that reproduced the same weights. `save_model`
+rewrites the archive with a fixed entry time, without `date_saved`, and with the shared objects
+numbered 1, 2, ... in the order they first appear (the sharing itself is kept); Keras loads it as
+it loads its own.
 
 Keras' safe mode refuses to deserialize Python code stored in a `.keras` file (a `Lambda` layer's
 function), so a model file from elsewhere cannot run code when it is loaded. A refusal, or a file
@@ -14,6 +17,7 @@ that is not a Keras model, is a `StageError` that names the file.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -24,6 +28,19 @@ from stages.errors import StageError
 from stages.files import FIXED_ZIP_TIME, atomic_path
 
 METADATA = "metadata.json"
+CONFIG = "config.json"
+_SHARED_ID = re.compile(rb'"shared_object_id": (\d+)')
+
+
+def _numbered_shared_objects(config: bytes) -> bytes:
+    """Replace each `shared_object_id` (a Python id()) by its order of first appearance."""
+    numbers: dict[bytes, int] = {}
+
+    def renumber(match: re.Match[bytes]) -> bytes:
+        number = numbers.setdefault(match.group(1), len(numbers) + 1)
+        return b'"shared_object_id": ' + str(number).encode()
+
+    return _SHARED_ID.sub(renumber, config)
 
 
 class UnsafeOrBrokenModel(StageError, ValueError):
@@ -38,6 +55,8 @@ def _reproducible_copy(source: Path, destination: Path) -> None:
                 metadata = json.loads(data)
                 metadata.pop("date_saved", None)
                 data = json.dumps(metadata, sort_keys=True).encode()
+            elif entry.filename == CONFIG:
+                data = _numbered_shared_objects(data)
             info = zipfile.ZipInfo(entry.filename, date_time=FIXED_ZIP_TIME)
             info.compress_type = entry.compress_type
             info.external_attr = 0o644 << 16
