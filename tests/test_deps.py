@@ -52,10 +52,10 @@ def test_no_training_stage_imports_report_code() -> None:
 def test_the_check_fails_naming_a_removed_dep() -> None:
     dvc_yaml = read_yaml((REPO / "dvc.yaml").read_text())
     dvc_yaml["stages"]["train"]["do"]["deps"].remove("stages/training/history.py")
-    dvc_yaml["stages"]["report"]["deps"].append("stages/training/builder.py")
+    dvc_yaml["stages"]["report"]["deps"].append("stages/training/backup.py")
     assert mismatches(dvc_yaml, closure.PACKAGE_DIR) == [
         "train: missing dep stages/training/history.py",
-        "report: extra dep stages/training/builder.py (not imported)",
+        "report: extra dep stages/training/backup.py (not imported)",
     ]
 
 
