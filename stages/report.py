@@ -116,13 +116,14 @@ def environment_section(records: list[dict[str, Any]]) -> list[str]:
     lines = ["## Environment", "", "What each run was trained on (its run record in `reports/runs/`, beside its timings)."]
     for key, names in groups.items():
         environment = shown[key]
-        packages = ", ".join(f"{name} {version}" for name, version in (environment.get("packages") or {}).items())
+        packages = ", ".join(f"{name} {version or 'unknown'}" for name, version in (environment.get("packages") or {}).items())
         lines += [
             "",
             f"- Python {environment.get('python')}, {packages}; {environment.get('platform')}, {environment.get('cpu')} "
             f"({environment.get('cpu_count')} cores; {', '.join(environment.get('cpu_flags') or []) or 'no listed features'}); "
             f"bf16 instructions: {'yes' if environment.get('bf16_instructions') else 'no'}; oneDNN ISA cap: {environment.get('onednn_isa_cap') or 'none'}. "
-            f"{len(names)} run{'s' if len(names) != 1 else ''}: {', '.join(sorted(names))}.",
+            f"{len(names)} run{'s' if len(names) != 1 else ''}: {', '.join(sorted(names))}."
+            + (f" Recorded {environment['recorded']}." if environment.get("recorded") else ""),
         ]
     return lines
 

@@ -91,8 +91,8 @@ def test_summary_metric_and_table(pipeline_run: Path) -> None:
         assert metrics["params"] == counts[name]
         assert metrics["epochs"] == 1
         assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_loss"] > 0
-    # One epoch over 10,000 images: Model 1 learns, Model 3 (sigmoid + SGD) stays near chance.
-    assert summary["model1"]["test_accuracy"] > 0.80
+    # One epoch over 4,000 images: Model 1 learns (81% seen on seed 0), Model 3 (sigmoid + SGD) stays near chance.
+    assert summary["model1"]["test_accuracy"] > 0.60
     assert summary["model3"]["test_accuracy"] < 0.30
     table = (pipeline_run / "reports/summary.md").read_text()
     for name in MODELS:
@@ -102,8 +102,9 @@ def test_summary_metric_and_table(pipeline_run: Path) -> None:
 def test_report_links_resolve_to_committable_files(pipeline_run: Path) -> None:
     report = (pipeline_run / "reports/report.md").read_text()
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
-    # Sample digits, then per model loss, accuracy, weights and confusion, then misclassified digits.
-    assert len(links) == 1 + 4 * len(MODELS) + 1
+    # Sample digits, per model loss, accuracy, weights and confusion, the misclassified digits, and
+    # the claims' figures (claims 2, 5 and 6, and claim 4's validation-accuracy and training-loss views).
+    assert len(links) == 1 + 4 * len(MODELS) + 1 + 5
     for link in links:
         target = pipeline_run / "reports" / link
         assert target.is_file() and target.read_bytes().startswith(PNG_SIGNATURE), link

@@ -234,4 +234,4 @@ def test_one_params_edit_adds_a_model_with_its_stages_report_rows_and_figures(cl
     assert "### model5" in (clone / "reports/report.md").read_text()
     assert json.loads((clone / "reports/summary.json").read_text())["model5"]["seeds"] == 2
     shown = json.loads(dvc("plots", "show", "--json", cwd=clone).stdout)
-    assert {f"reports/figures/model5/{name}.png" for name in ("loss", "accuracy", "weights")} <= set(shown)
+    assert {f"reports/figures/model5/{name}.png" for name in ("loss", "accuracy", "weights")} <= set(shown["data"])
