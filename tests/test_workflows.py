@@ -47,13 +47,11 @@ def clone(workflow_base: Path, tmp_path: Path) -> Path:
     return clone_project(workflow_base, tmp_path / "clone")
 
 
-def test_repro_after_a_full_run_does_nothing_quickly(clone: Path) -> None:
-    started = time.perf_counter()
+def test_repro_after_a_full_run_does_nothing(clone: Path) -> None:
+    # How long it takes is measured by benchmarks/train_speed.py (no-op dvc repro), not here.
     result = dvc("repro", cwd=clone)
-    seconds = time.perf_counter() - started
     assert ran_stages(result.stdout) == set()
     assert "Data and pipelines are up to date" in result.stdout
-    assert seconds < 3.0, f"no-op dvc repro took {seconds:.1f} s"
 
 
 def test_adding_a_seed_runs_only_that_seed_and_the_report(clone: Path) -> None:
