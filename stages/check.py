@@ -8,34 +8,41 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pydantic
 
-from stages.params.base import PARAMS_FILE, ParamsError, problems_of, read_document
+from stages.params.base import PARAMS_FILE, ParamsError, Problem, problems_of, read_document
 from stages.params.data import DataParams
-from stages.params.report import report_problems
-from stages.params.training import training_problems
+from stages.params.report import ReportSection, report_problems
+from stages.params.training import ModelCheck, TrainingParams, training_problems
 from stages.training.builder import model_problems
 
 logger = logging.getLogger(__name__)
+
+
+def document_problems(document: Mapping[str, Any], model_check: ModelCheck | None = model_problems) -> tuple[TrainingParams | None, list[Problem]]:
+    """Every problem of a parsed params file, data, training and report alike, and the training params if they validate."""
+    problems: list[Problem] = []
+    try:
+        DataParams.model_validate({name: document[name] for name in DataParams.model_fields if name in document})
+    except pydantic.ValidationError as error:
+        problems += problems_of(error)
+    training, training_found = training_problems(document, model_check)
+    problems += training_found
+    problems += report_problems(document, training)
+    known = {*DataParams.model_fields, *TrainingParams.model_fields, *ReportSection.model_fields}
+    problems += [(str(name), "unknown section") for name in document if name not in known]
+    return training, problems
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages check")
     parser.add_argument("params", nargs="?", type=Path, default=PARAMS_FILE)
     args = parser.parse_args(argv)
-    document = read_document(args.params)
-    problems = []
-    try:
-        DataParams.model_validate({name: document[name] for name in DataParams.model_fields if name in document})
-    except pydantic.ValidationError as error:
-        problems += problems_of(error)
-    training, training_found = training_problems(document, model_problems)
-    problems += training_found
-    problems += report_problems(document, training)
-    known = set(DataParams.model_fields) | {"train", "replicas", "models", "ablations", "report"}
-    problems += [(str(name), "unknown section") for name in document if name not in known]
+    training, problems = document_problems(read_document(args.params))
     if problems or training is None:
         raise ParamsError(problems, str(args.params))
     names = [*training.models, *training.ablations.models]

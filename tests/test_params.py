@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages.check import document_problems
 from stages.params.base import ParamsError, load, read_yaml
 from stages.params.data import DataParams
-from stages.params.report import load_report, report_problems
-from stages.params.training import load_training, training_problems
+from stages.params.report import load_report
+from stages.params.training import load_training
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,17 +23,8 @@ def raw() -> dict:
 
 
 def problems(document: dict) -> dict[str, str]:
-    """Every problem of a document, data, training and report alike (what `python -m stages check` runs, less Keras)."""
-    found: list[tuple[str, str]] = []
-    try:
-        DataParams.model_validate({key: document[key] for key in ("download", "prepare") if key in document})
-    except Exception as error:  # noqa: BLE001 - a pydantic.ValidationError, turned into key paths below
-        from stages.params.base import problems_of
-
-        found += problems_of(error)
-    training, training_found = training_problems(document)
-    found += training_found + report_problems(document, training)
-    return dict(found)
+    """Every problem of a document, data, training and report alike: what `python -m stages check` runs, less Keras."""
+    return dict(document_problems(document, model_check=None)[1])
 
 
 def write(tmp_path: Path, document: dict) -> Path:
