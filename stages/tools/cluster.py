@@ -28,6 +28,7 @@ plan into Dask tasks and writes each result back into the workspace.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import shutil
@@ -37,6 +38,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from stages.tools import cluster_task
@@ -109,7 +111,7 @@ def _git(root: Path, *arguments: str) -> str:
     result = subprocess.run(["git", *arguments], cwd=root, capture_output=True, text=True)
     if result.returncode != 0:
         raise ClusterError(f"git {' '.join(arguments)}: {result.stderr.strip()}")
-    return result.stdout.strip()
+    return result.stdout.rstrip()  # a porcelain line can start with a space
 
 
 def check_committed(root: Path, pending: list[StagePlan]) -> None:
@@ -184,6 +186,17 @@ def order_lock(root: Path, before: list[str], order: list[str]) -> None:
         stages.update(reordered)
 
 
+def _top_level(path: Path) -> ModuleType:
+    """The module at `path` imported under its bare name, as workers import what `upload_file` sent."""
+    name = path.stem
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 def _connect(scheduler: str | None, workers: int, timeout: float):
     from distributed import Client, LocalCluster
 
@@ -196,68 +209,90 @@ def _connect(scheduler: str | None, workers: int, timeout: float):
         raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s ({type(error).__name__})") from None
 
 
-def run(root: Path, targets: list[str], scheduler: str | None, workers: int, git_url: str | None, remote_name: str | None, retries: int, timeout: float) -> int:
-    plans, pending, declared = plan(root, targets)
-    if not pending:
-        print("Nothing to run: every stage is up to date.")
-        return 0
-    check_committed(root, pending)
-    commit = _git(root, "rev-parse", "HEAD")
-    local = scheduler is None
+@dataclass
+class Settings:
+    """Where the workers get the code and the data from."""
+
+    commit: str
+    git_url: str
+    remote_name: str
+    remote_url: str | None  # set when the workers use this workspace's cache as their remote
+    local_config: str | None  # .dvc/config.local, passed on to a local cluster only
+
+    @property
+    def remote(self) -> list[str]:
+        return ["-r", self.remote_name]
+
+
+def settings(root: Path, local: bool, git_url: str | None, remote_name: str | None) -> Settings:
     if git_url is None:
         git_url = str(root) if local else _git(root, "remote", "get-url", "origin")
     remote_name = remote_name or _default_remote(root)
     remote_url = None
     if remote_name is None:
         if not local:
-            raise ClusterError("no DVC remote: workers on other machines get data through one (README, 'Share runs'); add one or pass --remote")
-        # One machine, no remote: the workers use this workspace's cache as their remote (same layout).
+            raise ClusterError("no DVC remote: workers on other machines get the data through one (README, 'Share runs'); add one or pass --remote")
+        # One machine and no remote: the workers use this workspace's cache as their remote (same layout).
         remote_name, remote_url = LOCAL_REMOTE, str(root / ".dvc" / "cache")
-    remote = ["-r", remote_name]
-    local_config = (root / ".dvc" / "config.local").read_text() if local and (root / ".dvc" / "config.local").exists() else None
+    local_file = root / ".dvc" / "config.local"
+    local_config = local_file.read_text() if local and local_file.exists() else None
+    return Settings(_git(root, "rev-parse", "HEAD"), git_url, remote_name, remote_url, local_config)
 
-    by_name = {item.name: item for item in plans}
-    # Cached inputs that stages outside this run produced reach the workers through the remote.
-    produced_here = {out for item in pending for out in item.cached_outs}
-    inputs = sorted({path for item in pending for path in item.reads_cached} - produced_here)
-    if inputs and remote_url is None:
-        _dvc(root, "push", "-q", *remote, *inputs)
+
+def job(root: Path, item: StagePlan, lock_text: str, where: Settings) -> dict[str, Any]:
+    """What `cluster_task.run_stage` needs for one stage, the uncached files it reads included."""
+    files = {}
+    for path in sorted(set(item.reads_uncached) | set(item.uncached_outs)):
+        content = cluster_task.read_output(root, path)
+        if content is not None:
+            files[path] = content
+    return {
+        "stage": item.name,
+        "git_url": where.git_url,
+        "commit": where.commit,
+        "lock": lock_text,
+        "files": files,
+        "reads_cached": item.reads_cached,
+        "reads_uncached": item.reads_uncached,
+        "cached_outs": item.cached_outs,
+        "uncached_outs": item.uncached_outs,
+        "changed": item.changed,
+        "remote": where.remote_name,
+        "remote_url": where.remote_url,
+        "local_config": where.local_config,
+    }
+
+
+def run(root: Path, targets: list[str], scheduler: str | None, workers: int, git_url: str | None, remote_name: str | None, retries: int, timeout: float) -> int:
+    plans, pending, declared = plan(root, targets)
+    if not pending:
+        print("Nothing to run: every stage is up to date.")
+        return 0
+    check_committed(root, pending)
+    where = settings(root, scheduler is None, git_url, remote_name)
+    client, cluster = _connect(scheduler, workers, timeout)
     lock_text = (root / "dvc.lock").read_text() if (root / "dvc.lock").exists() else ""
     before = list(_load_lock(root).get("stages") or {})
-
-    client, cluster = _connect(scheduler, workers, timeout)
+    by_name = {item.name: item for item in plans}
     failed: list[str] = []
     try:
-        import cloudpickle
         from distributed import as_completed
 
-        # Workers need no checkout of this project: the task's code travels with it.
-        cloudpickle.register_pickle_by_value(cluster_task)
+        # Cached inputs that stages outside this run produced reach the workers through the remote.
+        produced_here = {out for item in pending for out in item.cached_outs}
+        inputs = sorted({path for item in pending for path in item.reads_cached} - produced_here)
+        if inputs and where.remote_url is None:
+            _dvc(root, "push", "-q", *where.remote, *inputs)
+        # Workers need no checkout of this project: Dask sends them the task's module (and sends it
+        # again to a worker that joins later), importable there as `cluster_task`.
+        client.upload_file(cluster_task.__file__)
+        task_module = _top_level(Path(cluster_task.__file__))
         futures = {}
         for item in pending:
-            files = {}
-            for path in sorted(set(item.reads_uncached) | set(item.uncached_outs)):
-                content = cluster_task.read_output(root, path)
-                if content is not None:
-                    files[path] = content
-            job = {
-                "stage": item.name,
-                "git_url": git_url,
-                "commit": commit,
-                "lock": lock_text,
-                "files": files,
-                "reads_cached": item.reads_cached,
-                "reads_uncached": item.reads_uncached,
-                "cached_outs": item.cached_outs,
-                "uncached_outs": item.uncached_outs,
-                "changed": item.changed,
-                "remote": remote_name,
-                "remote_url": remote_url,
-                "local_config": local_config,
-            }
             upstream = [futures[name] for name in item.upstream if name in futures]
-            futures[item.name] = client.submit(cluster_task.run_stage, job, *upstream, key=f"{item.name}-{uuid.uuid4().hex[:12]}", pure=False, retries=retries)
-        print(f"{len(futures)} stages on {len(client.scheduler_info()['workers'])} workers at {client.scheduler.address}")
+            task = job(root, item, lock_text, where)
+            futures[item.name] = client.submit(task_module.run_stage, task, *upstream, key=f"{item.name}-{uuid.uuid4().hex[:12]}", pure=False, retries=retries)
+        print(f"{len(futures)} stages on {len(client.scheduler_info()['workers'])} workers at {client.scheduler.address}", flush=True)
         names = {future.key: name for name, future in futures.items()}
         for future in as_completed(list(futures.values())):
             name = names[future.key]
@@ -265,18 +300,18 @@ def run(root: Path, targets: list[str], scheduler: str | None, workers: int, git
                 failed.append(name)
                 blocked = [up for up in by_name[name].upstream if up in failed]
                 reason = f"not run: {', '.join(blocked)} failed" if blocked else f"failed: {future.exception()}"
-                print(f"{name}: {reason}", file=sys.stderr)
+                print(f"{name}: {reason}", file=sys.stderr, flush=True)
                 continue
             result = future.result()
-            apply_result(root, by_name[name], result, remote)
-            print(f"{name}: {'ran' if result['ran'] else 'up to date'} on {result['worker']} in {result['seconds']:.0f} s")
+            apply_result(root, by_name[name], result, where.remote)
+            print(f"{name}: {'ran' if result['ran'] else 'up to date'} on {result['worker']} in {result['seconds']:.0f} s", flush=True)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
         order_lock(root, before, declared)
     if failed:
-        print(f"{len(failed)} stages failed or were skipped; `dvc status` names what is left", file=sys.stderr)
+        print(f"{len(failed)} stages failed or were not run; `dvc status` names what is left", file=sys.stderr)
         return 1
     return 0
 

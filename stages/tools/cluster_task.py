@@ -1,8 +1,8 @@
 """What a Dask worker runs for one DVC stage: a clone at the driver's commit, the stage, its results.
 
-`stages/tools/cluster.py` (the driver) sends this module to the workers by value (cloudpickle), so a
+`stages/tools/cluster.py` (the driver) sends this file to the workers with Dask's `upload_file`, so a
 worker needs the project's locked packages and git, not a checkout of the project or a disk shared
-with the driver. For one stage, `run_stage`:
+with the driver. It imports nothing of the project. For one stage, `run_stage`:
 
 1. clones the driver's git URL into a fresh folder under the worker's directory and checks out the
    driver's commit (the code and params.yaml every stage reads);
