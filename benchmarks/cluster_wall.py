@@ -123,6 +123,10 @@ def main() -> None:
         "",
         f"Cluster / serial: **{result['ratio']}x** the wall time. Results (evaluations, per-epoch histories, replicas) identical: {identical}.",
         "",
+        "On 2 cores TensorFlow already uses both, so two workers only share them; each task also clones the repository and runs",
+        "DVC three more times (pull, repro, push), which a one-epoch slice stage does not amortise. What the command is for",
+        "is more machines: see cluster_makespan.md.",
+        "",
     ]
     write_text(args.out / "cluster_wall.md", "\n".join(lines))
     print("\n".join(lines))
