@@ -216,3 +216,13 @@ def test_an_unreachable_scheduler_or_uncommitted_params_give_one_line(tmp_path: 
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: uncommitted changes in params.yaml: workers run the code and params of HEAD")
     assert git("status", "--porcelain", cwd=project).stdout.strip() == "M params.yaml"  # nothing run, nothing written
+
+
+def test_the_makespan_simulation_takes_ready_stages_in_submission_order() -> None:
+    from benchmarks.cluster_makespan import Stage, critical_path, makespan
+
+    stages = [Stage("a", 1, ()), Stage("b", 4, ("a",)), Stage("c", 2, ("a",)), Stage("d", 2, ("a",)), Stage("e", 1, ("b", "c", "d"))]
+    assert makespan(stages, 1) == 10
+    assert makespan(stages, 2) == 6  # b on one worker; c then d on the other; e after both
+    assert critical_path(stages) == 6
+    assert makespan([*stages[:1], Stage("long", 9, ("a",)), *stages[1:]], 2) == 11  # submitted first, started first
