@@ -225,4 +225,6 @@ def test_the_makespan_simulation_takes_ready_stages_in_submission_order() -> Non
     assert makespan(stages, 1) == 10
     assert makespan(stages, 2) == 6  # b on one worker; c then d on the other; e after both
     assert critical_path(stages) == 6
-    assert makespan([*stages[:1], Stage("long", 9, ("a",)), *stages[1:]], 2) == 11  # submitted first, started first
+    # Submitted before b, c and d, `long` starts first: 1-10 on one worker, b, c, d, e (1-10) on the other.
+    assert makespan([*stages[:1], Stage("long", 9, ("a",)), *stages[1:]], 2) == 10
+    assert makespan([*stages, Stage("long", 9, ("a",))], 2) == 14  # submitted last: it waits for a worker until 5
