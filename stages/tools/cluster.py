@@ -31,10 +31,8 @@ import argparse
 import importlib.util
 import logging
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +41,6 @@ from typing import Any
 
 from stages.tools import cluster_task
 
-logger = logging.getLogger("stages.tools.cluster")
 LOCAL_REMOTE = "driver-cache"
 
 
@@ -85,12 +82,13 @@ def plan(root: Path, targets: list[str]) -> tuple[list[StagePlan], list[StagePla
         steps = plan_repro(graph, stages)
         outs = {str(out.def_path): (stage.addressing, out.use_cache) for stage in graph for out in stage.outs}
         plans: list[StagePlan] = []
+        planned: set[str] = set()
         pending: set[str] = set()
         for stage in steps:
             name = stage.addressing
             upstream = sorted({dep_stage.addressing for dep_stage in graph.successors(stage)})
             changed = not stage.frozen and stage.changed()
-            item = StagePlan(name=name, changed=changed, upstream=[up for up in upstream if any(p.name == up for p in plans)])
+            item = StagePlan(name=name, changed=changed, upstream=[up for up in upstream if up in planned])
             for dep in stage.deps:
                 path = str(dep.def_path)
                 producers = [(out, cached) for out, (owner, cached) in outs.items() if owner != name and _overlap(path, out)]
@@ -101,6 +99,7 @@ def plan(root: Path, targets: list[str]) -> tuple[list[StagePlan], list[StagePla
             for out in stage.outs:
                 (item.cached_outs if out.use_cache else item.uncached_outs).append(str(out.def_path))
             plans.append(item)
+            planned.add(name)
             if not stage.frozen and (changed or pending.intersection(upstream)):
                 pending.add(name)
         declared = [stage.addressing for stage in repo.index.stages]
@@ -123,45 +122,25 @@ def check_committed(root: Path, pending: list[StagePlan]) -> None:
         raise ClusterError(f"uncommitted changes in {names}: workers run the code and params of HEAD, so commit them first")
 
 
-def _dvc(root: Path, *arguments: str) -> None:
+def _dvc(root: Path, *arguments: str, check: bool = True) -> str:
+    """Run this interpreter's `dvc`; its stdout, or a ClusterError with its last line if it fails and `check`."""
     dvc = Path(sys.executable).parent / "dvc"
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     result = subprocess.run([str(dvc), *arguments], cwd=root, capture_output=True, text=True, env=env)
-    if result.returncode != 0:
+    if check and result.returncode != 0:
         last = (result.stdout + result.stderr).strip().splitlines()[-1:] or [f"exit status {result.returncode}"]
         raise ClusterError(f"dvc {' '.join(arguments)} failed: {last[0]}")
+    return result.stdout
 
 
 def _default_remote(root: Path) -> str | None:
-    dvc = Path(sys.executable).parent / "dvc"
-    result = subprocess.run([str(dvc), "config", "core.remote"], cwd=root, capture_output=True, text=True)
-    return result.stdout.strip() or None
-
-
-def _replace_output(root: Path, path: str, files: dict[str, bytes]) -> None:
-    """Put an uncached output in place whole: written beside it, then swapped in."""
-    target = root / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        fresh = staging / "new"
-        if "" in files:
-            fresh.write_bytes(files[""])
-        else:
-            for name, content in files.items():
-                (fresh / name).parent.mkdir(parents=True, exist_ok=True)
-                (fresh / name).write_bytes(content)
-        if target.is_dir():
-            target.rename(staging / "old")
-        os.replace(fresh, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return _dvc(root, "config", "core.remote", check=False).strip() or None
 
 
 def apply_result(root: Path, item: StagePlan, result: dict[str, Any], remote: list[str]) -> None:
     """Write a finished stage's uncached outputs and lock entry here, then bring its cached outputs."""
     for path, files in result["files"].items():
-        _replace_output(root, path, files)
+        cluster_task.write_output(root, path, files)
     cluster_task.set_lock_entries(root / "dvc.lock", {item.name: result["entry"]})
     if item.cached_outs:
         # With this workspace's cache as the workers' remote, the files are in the cache already.
@@ -272,7 +251,7 @@ def run(root: Path, targets: list[str], scheduler: str | None, workers: int, git
     where = settings(root, scheduler is None, git_url, remote_name)
     client, cluster = _connect(scheduler, workers, timeout)
     lock_text = (root / "dvc.lock").read_text() if (root / "dvc.lock").exists() else ""
-    before = list(_load_lock(root).get("stages") or {})
+    before = list(_lock_stages(lock_text))
     by_name = {item.name: item for item in plans}
     failed: list[str] = []
     try:
@@ -316,11 +295,11 @@ def run(root: Path, targets: list[str], scheduler: str | None, workers: int, git
     return 0
 
 
-def _load_lock(root: Path) -> dict:
-    from dvc.utils.serialize import load_yaml
+def _lock_stages(lock_text: str) -> dict:
+    """The `stages` of a `dvc.lock`'s text, parsed by DVC's own YAML reader."""
+    from dvc.utils.serialize import parse_yaml
 
-    path = root / "dvc.lock"
-    return load_yaml(path) if path.exists() else {}
+    return (parse_yaml(lock_text, "dvc.lock") or {}).get("stages") or {}
 
 
 def main(argv: list[str] | None = None) -> int:

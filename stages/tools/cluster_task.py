@@ -73,17 +73,25 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def _replace(root: Path, path: str, files: dict[str, bytes]) -> None:
-    """Make `root/path` hold exactly `files` (relative names under a folder; "" for a file)."""
+def write_output(root: Path, path: str, files: dict[str, bytes]) -> None:
+    """Make `root/path` hold exactly `files` ({relative name: bytes}, "" for a single file), whole:
+    written beside it, then swapped in, so a process killed here leaves the old output or the new."""
     target = root / path
-    if target.is_dir():
-        shutil.rmtree(target)
-    elif target.exists():
-        target.unlink()
-    for name, content in files.items():
-        destination = target / name if name else target
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        destination.write_bytes(content)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        fresh = staging / "new"
+        if "" in files:
+            fresh.write_bytes(files[""])
+        else:
+            for name, content in files.items():
+                (fresh / name).parent.mkdir(parents=True, exist_ok=True)
+                (fresh / name).write_bytes(content)
+        if target.is_dir():
+            target.rename(staging / "old")
+        os.replace(fresh, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def read_output(root: Path, path: str) -> dict[str, bytes] | None:
@@ -145,7 +153,7 @@ def run_stage(job: dict[str, Any], *upstream: dict[str, Any]) -> dict[str, Any]:
         shipped = {**job["files"], **{path: files for result in upstream for path, files in result["files"].items()}}
         for path, files in shipped.items():
             if path in job["reads_uncached"] or path in job["uncached_outs"]:
-                _replace(workdir, path, files)
+                write_output(workdir, path, files)
         if job["local_config"] is not None:
             (workdir / ".dvc" / "config.local").write_text(job["local_config"], encoding="utf-8")
         remote = ["-r", job["remote"]] if job["remote"] else []
