@@ -21,7 +21,7 @@ import psutil
 import pytest
 import yaml
 
-from tests.conftest import dvc, edit_params, git, project_env, ran_stages, run
+from tests.conftest import clone_project, dvc, edit_params, git, project_env, ran_stages, run
 from tests.test_remote import ACCESS_KEY, S3Server, add_remote, free_port
 
 TARGETS = ["evaluate@model1", "replica@model1-1"]
@@ -55,9 +55,7 @@ def lock_without_timings(project: Path) -> str:
 
 def prepare_clone(source: Path, destination: Path, server: S3Server) -> Path:
     """A user's clone of the slice run with the S3 remote and the edit that makes stages pending."""
-    run(["git", "clone", "-q", str(source), str(destination)], destination.parent)
-    run(["cp", "-r", str(source / ".dvc" / "cache"), str(destination / ".dvc" / "cache")], destination)
-    dvc("checkout", "-q", cwd=destination)
+    clone_project(source, destination)
     add_remote(destination, server)
     edit_params(destination, train={"batch_size": 64})
     git("commit", "-qam", "batch size 64", cwd=destination)
