@@ -94,6 +94,14 @@ def test_power_against_cohens_table() -> None:
     assert math.isnan(power(0.1, 0.0, 3, 0.05)) and seeds_for_power(0.1, 0.0, 0.05) is None
 
 
+def test_seeds_for_power_is_the_first_count_power_reaches_the_target() -> None:
+    # The search evaluates every count at once; it must agree with `power` one count at a time.
+    for effect, sd in ((0.3, 1.0), (0.02, 0.05), (1.0, 0.4)):
+        first = next(seeds for seeds in range(2, 500) if power(effect, sd, seeds, 0.05) >= 0.8)
+        assert seeds_for_power(effect, sd, 0.05) == first
+        assert seeds_for_power(effect, sd, 0.05, most=first - 1) is None
+
+
 def test_the_exact_permutation_test_and_its_smallest_p() -> None:
     # 3 against 3 distinct values: 20 splits, the observed one and its mirror are the extremes: p = 2/20.
     test = permutation_test([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
