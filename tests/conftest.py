@@ -2,7 +2,8 @@
 
 The end-to-end fixture copies the files git tracks into a temporary directory, makes it a git
 repository of its own, sets a small slice (`prepare.train_size`, `prepare.test_size`) and one
-epoch in its `params.yaml`, and runs the real `dvc repro` there once per test session.
+epoch in its `params.yaml`, and runs the real `dvc repro` there once per test run, shared by the
+pytest-xdist workers (pyproject.toml runs two).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from filelock import FileLock
 
 from stages.params.base import read_yaml
 from stages.params.report import ClaimModels, ReportParams
@@ -50,6 +52,11 @@ REPORT_RULES = ReportParams(
         best_optimizer=["model2_adam", "model2", "model3"],
     ),
 )
+# The fixtures built on the slice run; a test that uses neither needs no slice run.
+SLICE_RUN = {"pipeline_run", "workflow_base"}
+# Modules whose tests share a module-scoped fixture built on the slice run (a clone with its remote
+# and server, a reference run): their tests stay on one worker so that fixture is built once.
+SHARED_MODULE_FIXTURES = {"tests.test_clients", "tests.test_cluster", "tests.test_remote", "tests.test_resume"}
 GIT_IDENTITY = ["-c", "user.name=Pipeline Tests", "-c", "user.email=tests@example.invalid"]
 
 
@@ -135,14 +142,27 @@ def clone_project(source: Path, destination: Path) -> Path:
     return destination
 
 
-@pytest.fixture(scope="session")
-def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project copy after a full `dvc repro` on the slice with one epoch, committed on branch main.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist's `--dist loadgroup` (pyproject.toml); other tests go one at a time
+    to whichever worker is free.
 
-    One run serves both the end-to-end checks (read-only) and the workflow tests, which clone it and
-    work as users do: a second slice run for them took about 6 of CI's minutes.
+    - "no-slice-run": every test that needs no slice run. xdist hands out the largest group first, so
+      one worker takes these while the other starts the slice run at once, instead of both waiting
+      for it at their first end-to-end test.
+    - one group per module of SHARED_MODULE_FIXTURES, so each module fixture is built once.
+    The tryfirst: xdist reads the groups in its own hook of the same name.
     """
-    project = copy_project(tmp_path_factory.mktemp("pipeline") / "project")
+    for item in items:
+        if not SLICE_RUN & set(item.fixturenames):
+            item.add_marker(pytest.mark.xdist_group("no-slice-run"))
+        elif item.module.__name__ in SHARED_MODULE_FIXTURES:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def run_slice(destination: Path) -> Path:
+    """Copy the project to `destination`, set the slice, run `dvc repro` and commit the result."""
+    project = copy_project(destination)
     # The committed dvc.lock records the full run at every declared seed; DVC keeps the entries of
     # stages a params edit removes, so a slice run starts without it and locks exactly its stages.
     (project / "dvc.lock").unlink()
@@ -154,6 +174,35 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git("add", "-A", cwd=project)
     git("commit", "-qm", "slice run", cwd=project)
     return project
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project copy after a full `dvc repro` on the slice with one epoch, committed on branch main.
+
+    One run serves both the end-to-end checks (read-only) and the workflow tests, which clone it and
+    work as users do: a second slice run for them took about 6 of CI's minutes. Under pytest-xdist
+    each worker is a session of its own: the first to get here runs the slice, in the directory the
+    workers share; the others wait on a file lock and use the same project, or fail with its error.
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the workers' basetemps are popen-gw0, popen-gw1... under one directory
+    root = shared / "pipeline"
+    done, failed = root / "done", root / "failed"
+    with FileLock(shared / "pipeline.lock"):
+        if failed.exists():
+            raise AssertionError(f"the slice run failed in another pytest-xdist worker:\n{failed.read_text()}")
+        if not done.exists():
+            shutil.rmtree(root, ignore_errors=True)  # what a worker killed while building left
+            root.mkdir()
+            try:
+                run_slice(root / "project")
+            except BaseException as error:
+                failed.write_text(str(error))
+                raise
+            done.touch()
+    return root / "project"
 
 
 @pytest.fixture(scope="session")
