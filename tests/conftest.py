@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ REPORT_RULES = ReportParams(
 SLICE_RUN = {"pipeline_run", "workflow_base"}
 # Modules whose tests share a module-scoped fixture built on the slice run (a clone with its remote
 # and server, a reference run): their tests stay on one worker so that fixture is built once.
-SHARED_MODULE_FIXTURES = {"tests.test_clients", "tests.test_cluster", "tests.test_remote", "tests.test_resume"}
+SHARED_MODULE_FIXTURES = {"test_clients.py", "test_cluster.py", "test_remote.py", "test_resume.py"}
 GIT_IDENTITY = ["-c", "user.name=Pipeline Tests", "-c", "user.email=tests@example.invalid"]
 
 
@@ -142,8 +143,8 @@ def clone_project(source: Path, destination: Path) -> Path:
     return destination
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
     """Groups for pytest-xdist's `--dist loadgroup` (pyproject.toml); other tests go one at a time
     to whichever worker is free.
 
@@ -151,13 +152,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
       one worker takes these while the other starts the slice run at once, instead of both waiting
       for it at their first end-to-end test.
     - one group per module of SHARED_MODULE_FIXTURES, so each module fixture is built once.
-    The tryfirst: xdist reads the groups in its own hook of the same name.
+    A wrapper, so the marks are set before xdist reads them in its own hook of the same name.
     """
     for item in items:
         if not SLICE_RUN & set(item.fixturenames):
             item.add_marker(pytest.mark.xdist_group("no-slice-run"))
-        elif item.module.__name__ in SHARED_MODULE_FIXTURES:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+        elif item.path.name in SHARED_MODULE_FIXTURES:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
+    return (yield)
 
 
 def run_slice(destination: Path) -> Path:

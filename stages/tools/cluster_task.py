@@ -104,15 +104,6 @@ def read_output(root: Path, path: str) -> dict[str, bytes] | None:
     return None
 
 
-def _plain(value: Any) -> Any:
-    """YAML data as plain dicts and lists (what Dask pickles and DVC's lock writer dumps)."""
-    if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
 def set_lock_entries(lock: Path, entries: dict[str, dict]) -> None:
     """Write `entries` into the `stages` of `lock` with DVC's own YAML writer, as `dvc repro` does:
     an existing stage keeps its place, a new one goes last."""
@@ -156,7 +147,7 @@ def run_stage(job: dict[str, Any], *upstream: dict[str, Any]) -> dict[str, Any]:
                 write_output(workdir, path, files)
         if job["local_config"] is not None:
             (workdir / ".dvc" / "config.local").write_text(job["local_config"], encoding="utf-8")
-        remote = ["-r", job["remote"]] if job["remote"] else []
+        remote = ["-r", job["remote"]]
         if job["remote_url"]:
             _run(["dvc", "remote", "add", "--local", "-f", job["remote"], job["remote_url"]], workdir, env)
         if job["reads_cached"]:
@@ -168,7 +159,7 @@ def run_stage(job: dict[str, Any], *upstream: dict[str, Any]) -> dict[str, Any]:
         ran = f"Running stage '{stage}'" in repro.stdout
         if job["cached_outs"]:
             _run(["dvc", "push", "-q", *remote, stage], workdir, env)
-        entry = _plain(load_yaml(lock)["stages"][stage])
+        entry = load_yaml(lock)["stages"][stage]  # plain dicts and lists: DVC reads YAML with typ="safe"
         files = {path: read_output(workdir, path) for path in job["uncached_outs"]}
         return {
             "stage": stage,
