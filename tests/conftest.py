@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,11 +53,13 @@ REPORT_RULES = ReportParams(
         best_optimizer=["model2_adam", "model2", "model3"],
     ),
 )
+# The stages `prepared_slice` has run.
+DATA = ("download", "prepare")
 # The fixtures built on the slice run; a test that uses neither needs no slice run.
 SLICE_RUN = {"pipeline_run", "workflow_base"}
 # Modules whose tests share a module-scoped fixture built on the slice run (a clone with its remote
 # and server, a reference run): their tests stay on one worker so that fixture is built once.
-SHARED_MODULE_FIXTURES = {"test_clients.py", "test_cluster.py", "test_remote.py", "test_resume.py"}
+SHARED_MODULE_FIXTURES = {"test_clients.py", "test_cluster.py", "test_remote.py"}
 GIT_IDENTITY = ["-c", "user.name=Pipeline Tests", "-c", "user.email=tests@example.invalid"]
 
 
@@ -135,11 +137,12 @@ def cached_outputs(project: Path) -> dict[str, str]:
     return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", []) if cached(out["path"])}
 
 
-def clone_project(source: Path, destination: Path) -> Path:
-    """A user's fresh clone of `source`, with a copy of its DVC cache and the outputs checked out."""
+def clone_project(source: Path, destination: Path, *stages: str) -> Path:
+    """A user's fresh clone of `source`, with a copy of its DVC cache and the outputs checked out
+    (those of `stages` only, if named: where the others were never run)."""
     run(["git", "clone", "-q", str(source), str(destination)], destination.parent)
     shutil.copytree(source / ".dvc" / "cache", destination / ".dvc" / "cache", dirs_exist_ok=True)
-    dvc("checkout", "-q", cwd=destination)
+    dvc("checkout", "-q", *stages, cwd=destination)
     return destination
 
 
@@ -148,9 +151,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
     """Groups for pytest-xdist's `--dist loadgroup` (pyproject.toml); other tests go one at a time
     to whichever worker is free.
 
-    - "no-slice-run": every test that needs no slice run. xdist hands out the largest group first, so
-      one worker takes these while the other starts the slice run at once, instead of both waiting
-      for it at their first end-to-end test.
+    - "no-slice-run": every test that needs no slice run (`raw_mnist` and `prepared_slice` are enough
+      for the tests that train one model). xdist hands out the largest group first, so one worker
+      takes these while the other starts the slice run at once, instead of both waiting for it.
     - one group per module of SHARED_MODULE_FIXTURES, so each module fixture is built once.
     A wrapper, so the marks are set before xdist reads them in its own hook of the same name.
     """
@@ -160,6 +163,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
         elif item.path.name in SHARED_MODULE_FIXTURES:
             item.add_marker(pytest.mark.xdist_group(item.path.name))
     return (yield)
+
+
+def build_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]) -> Path:
+    """The path `build` fills, built once per test run and shared.
+
+    Under pytest-xdist each worker is a session of its own: the first to ask builds it in the
+    directory the workers share, the others wait on a file lock and use it, or fail with its error.
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the workers' basetemps are popen-gw0, popen-gw1... under one directory
+    root = shared / name
+    result, done, failed = root / "result", root / "done", root / "failed"
+    with FileLock(shared / f"{name}.lock"):
+        if failed.exists():
+            raise AssertionError(f"building {name} failed in another pytest-xdist worker:\n{failed.read_text()}")
+        if not done.exists():
+            shutil.rmtree(root, ignore_errors=True)  # what a worker killed while building left
+            root.mkdir()
+            try:
+                build(result)
+            except BaseException as error:
+                failed.write_text(str(error))
+                raise
+            done.touch()
+    return result
 
 
 def run_slice(destination: Path) -> Path:
@@ -183,28 +212,47 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project copy after a full `dvc repro` on the slice with one epoch, committed on branch main.
 
     One run serves both the end-to-end checks (read-only) and the workflow tests, which clone it and
-    work as users do: a second slice run for them took about 6 of CI's minutes. Under pytest-xdist
-    each worker is a session of its own: the first to get here runs the slice, in the directory the
-    workers share; the others wait on a file lock and use the same project, or fail with its error.
+    work as users do: a second slice run for them took about 6 of CI's minutes.
     """
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent  # the workers' basetemps are popen-gw0, popen-gw1... under one directory
-    root = shared / "pipeline"
-    done, failed = root / "done", root / "failed"
-    with FileLock(shared / "pipeline.lock"):
-        if failed.exists():
-            raise AssertionError(f"the slice run failed in another pytest-xdist worker:\n{failed.read_text()}")
-        if not done.exists():
-            shutil.rmtree(root, ignore_errors=True)  # what a worker killed while building left
-            root.mkdir()
-            try:
-                run_slice(root / "project")
-            except BaseException as error:
-                failed.write_text(str(error))
-                raise
-            done.touch()
-    return root / "project"
+    return build_once(tmp_path_factory, "pipeline", run_slice)
+
+
+@pytest.fixture(scope="session")
+def raw_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with MNIST as the download stage writes it (mnist.npz, provenance.json), for tests
+    that need the data but not the slice run, so that they can run while it is being built."""
+
+    def download(folder: Path) -> None:
+        folder.mkdir()
+        run([sys.executable, "-m", "stages", "download", "--out", str(folder / "mnist.npz"), "--provenance", str(folder / "provenance.json")], REPO)
+
+    return build_once(tmp_path_factory, "raw-mnist", download)
+
+
+def local_project(destination: Path, raw: Path, prepare: dict = SLICE) -> Path:
+    """A committed project copy whose download stage reads `raw` instead of downloading, set to
+    `prepare`'s sizes and one epoch, every model in float32; nothing run."""
+    project = copy_project(destination)
+    (project / "dvc.lock").unlink()
+    edit_params(project, download={"sources": ["local"], "local_file": str(raw)}, prepare=prepare, train={"epochs": 1})
+    float32_everywhere(project)
+    git("add", "-A", cwd=project)
+    git("commit", "-qm", "local data", cwd=project)
+    return project
+
+
+@pytest.fixture(scope="session")
+def prepared_slice(tmp_path_factory: pytest.TempPathFactory, raw_mnist: Path) -> Path:
+    """A `local_project` on the slice with download and prepare run and committed: for tests that
+    train one model and need no slice run. Clone it with `clone_project(prepared_slice, ..., *DATA)`."""
+
+    def build(project: Path) -> None:
+        local_project(project, raw_mnist / "mnist.npz")
+        dvc("repro", "-q", "prepare", cwd=project)
+        git("add", "-A", cwd=project)
+        git("commit", "-qm", "prepared slice", cwd=project)
+
+    return build_once(tmp_path_factory, "prepared-slice", build)
 
 
 @pytest.fixture(scope="session")

@@ -42,8 +42,8 @@ def prepare(scratch: Path, raw: Path) -> subprocess.CompletedProcess:
     return stage("prepare", "--raw", str(raw), "--train", "out/train.npz", "--test", "out/test.npz", cwd=scratch)
 
 
-def test_tampered_raw_file_is_rejected_and_nothing_is_written(scratch: Path, pipeline_run: Path) -> None:
-    arrays = read_npz(pipeline_run / "data" / "raw" / "mnist.npz")
+def test_tampered_raw_file_is_rejected_and_nothing_is_written(scratch: Path, raw_mnist: Path) -> None:
+    arrays = read_npz(raw_mnist / "mnist.npz")
     arrays["x_test"] = arrays["x_test"].copy()
     arrays["x_test"][0, 0, 0] ^= 1
     write_npz(scratch / "tampered.npz", arrays, compress=True)
@@ -54,8 +54,8 @@ def test_tampered_raw_file_is_rejected_and_nothing_is_written(scratch: Path, pip
     assert not (scratch / "out").exists()
 
 
-def test_truncated_raw_file_is_rejected(scratch: Path, pipeline_run: Path) -> None:
-    data = (pipeline_run / "data" / "raw" / "mnist.npz").read_bytes()
+def test_truncated_raw_file_is_rejected(scratch: Path, raw_mnist: Path) -> None:
+    data = (raw_mnist / "mnist.npz").read_bytes()
     (scratch / "truncated.npz").write_bytes(data[: len(data) // 2])
     result = prepare(scratch, scratch / "truncated.npz")
     assert result.returncode == 1

@@ -18,7 +18,7 @@ import yaml
 
 from stages.data import mnist
 from stages.params.base import read_yaml
-from tests.conftest import ABLATIONS, MODELS, SLICE, copy_project, dvc, edit_params, float32_everywhere, git
+from tests.conftest import ABLATIONS, DATA, MODELS, SLICE, clone_project, dvc, local_project
 
 REPLICAS = {*(f"replica@{model}-1" for model in MODELS), *(f"ablation@{name}-{seed}" for name in ABLATIONS for seed in (0, 1))}
 STAGES = {"download", "prepare", *(f"{stage}@{model}" for stage in ("train", "evaluate", "plot") for model in MODELS), *REPLICAS, "report"}
@@ -63,15 +63,9 @@ def test_replicas_differ_from_the_main_run_only_in_the_seed(pipeline_run: Path) 
         assert record["environment"]["packages"]["tensorflow"] and record["environment"]["python"].startswith("3.")
 
 
-def test_model1_learns_from_one_epoch_of_4000_images(tmp_path: Path, pipeline_run: Path) -> None:
+def test_model1_learns_from_one_epoch_of_4000_images(tmp_path: Path, raw_mnist: Path) -> None:
     """The slice is too small to learn from in one epoch; 4,000 images are enough for Model 1."""
-    project = copy_project(tmp_path / "project")
-    (project / "dvc.lock").unlink()
-    raw = pipeline_run / "data" / "raw" / "mnist.npz"
-    edit_params(project, download={"sources": ["local"], "local_file": str(raw)}, prepare={"train_size": 4000, "test_size": 1000}, train={"epochs": 1})
-    float32_everywhere(project)
-    git("add", "-A", cwd=project)
-    git("commit", "-qm", "4,000 images", cwd=project)
+    project = local_project(tmp_path / "project", raw_mnist / "mnist.npz", prepare={"train_size": 4000, "test_size": 1000})
     dvc("repro", "evaluate@model1", cwd=project)
     metrics = json.loads((project / "reports/eval/model1/metrics.json").read_text())
     assert metrics["test_accuracy"] > 0.60  # 81% seen on seed 0
@@ -188,19 +182,11 @@ def test_dag_shows_every_stage(pipeline_run: Path) -> None:
         assert stage in dag
 
 
-def test_params_typo_fails_before_training(tmp_path: Path, pipeline_run: Path) -> None:
-    project = copy_project(tmp_path / "project")
+def test_params_typo_fails_before_training(tmp_path: Path, prepared_slice: Path) -> None:
+    project = clone_project(prepared_slice, tmp_path / "project", *DATA)
     params = read_yaml((project / "params.yaml").read_text())
-    params["prepare"].update(SLICE)
     params["models"]["model3"]["layers"][1]["Conv2D"]["filters"] = "64"
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    # Reuse the prepared slice so that the failure is reached without downloading again.
-    for path in ("data/raw/mnist.npz", "data/raw/provenance.json", "data/prepared/train.npz", "data/prepared/test.npz"):
-        (project / path).parent.mkdir(parents=True, exist_ok=True)
-        (project / path).write_bytes((pipeline_run / path).read_bytes())
-    git("add", "-A", cwd=project)
-    git("commit", "-qm", "typo", cwd=project)
-    dvc("commit", "-f", "download", "prepare", cwd=project)
     result = dvc("repro", "train@model1", cwd=project, check=False)
     assert result.returncode != 0
     output = result.stdout + result.stderr

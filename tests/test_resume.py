@@ -1,7 +1,7 @@
 """Interrupted training resumes, and only from a backup of the same run; runs are deterministic.
 
-The end-to-end tests work in fresh clones of the committed slice run and train Model 2 for six
-epochs with the real `dvc repro train@model2`. One clone runs it twice uninterrupted (the
+The end-to-end tests work in fresh clones of a project with the slice prepared (conftest's
+`prepared_slice`) and train Model 2 for six epochs with the real `dvc repro train@model2`. One clone runs it twice uninterrupted (the
 determinism check); another has its `dvc repro` process group killed with SIGKILL after an epoch
 has been backed up, and the next `dvc repro` must resume there and end with the same history.
 """
@@ -25,7 +25,7 @@ from stages.files import read_json
 from stages.params.training import TrainSettings, load_training
 from stages.training.backup import Backup, BackupCallback, run_key
 from stages.training.history import FIT_SUMMARY, read_history
-from tests.conftest import REPO, clone_project, dvc, edit_params, project_env, ran_stages
+from tests.conftest import DATA, REPO, clone_project, dvc, edit_params, project_env, ran_stages
 
 EPOCHS = 6
 STATE = Path("checkpoints/model2/state.json")
@@ -45,8 +45,8 @@ def lock_hashes(project: Path) -> dict[tuple[str, str], str]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory, workflow_base: Path) -> tuple[Path, dict[str, list[float]]]:
-    project = clone_project(workflow_base, tmp_path_factory.mktemp("resume") / "uninterrupted")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory, prepared_slice: Path) -> tuple[Path, dict[str, list[float]]]:
+    project = clone_project(prepared_slice, tmp_path_factory.mktemp("resume") / "uninterrupted", *DATA)
     edit_params(project, train={"epochs": EPOCHS})
     dvc("repro", "train@model2", cwd=project)
     history, summary = trained(project)
@@ -73,9 +73,9 @@ def test_same_inputs_same_bytes_and_only_the_run_record_changes_in_the_lock(unin
     assert {"evaluate@model2", "plot@model2"}.isdisjoint(ran_stages(result.stdout)), result.stdout
 
 
-def test_a_killed_training_stage_resumes_after_its_last_epoch(tmp_path: Path, workflow_base: Path, uninterrupted: tuple[Path, dict]) -> None:
+def test_a_killed_training_stage_resumes_after_its_last_epoch(tmp_path: Path, prepared_slice: Path, uninterrupted: tuple[Path, dict]) -> None:
     _, expected = uninterrupted
-    project = clone_project(workflow_base, tmp_path / "killed")
+    project = clone_project(prepared_slice, tmp_path / "killed", *DATA)
     edit_params(project, train={"epochs": EPOCHS})
     command = [str(Path(sys.executable).parent / "dvc"), "repro", "train@model2"]
     process = subprocess.Popen(command, cwd=project, env=project_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
