@@ -10,6 +10,7 @@ main run and the replica of Model 1 (seeds 0 and 1) and its evaluation pending.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -96,10 +97,12 @@ class Cluster:
                 str(root / name),
             ]
             self.workers[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
+        # `git daemon` runs git-daemon as a child: a session of its own lets stop() kill both.
         self.daemon = subprocess.Popen(
             ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={root}", "--listen=127.0.0.1", f"--port={self.git_port}", str(root)],
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.wait_for_workers(workers)
 
@@ -119,10 +122,12 @@ class Cluster:
         raise AssertionError(f"{count} workers did not register within 120 s:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        for process in [*self.workers.values(), self.scheduler, self.daemon]:
+        for process in [*self.workers.values(), self.scheduler]:
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=30)
+        os.killpg(self.daemon.pid, signal.SIGKILL)
+        self.daemon.wait(timeout=30)
 
 
 def start_driver(project: Path, cluster: Cluster) -> subprocess.Popen:
