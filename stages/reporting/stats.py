@@ -167,10 +167,7 @@ def power(effect: float, sd: float, seeds: int, alpha: float) -> float:
     per-seed standard deviation is `sd` on both sides (noncentral t)."""
     if seeds < 2 or not sd > 0:
         return math.nan
-    freedom = 2 * seeds - 2
-    noncentrality = effect / (sd * math.sqrt(2 / seeds))
-    critical = stats.t.ppf(1 - alpha / 2, freedom)
-    return float(stats.nct.sf(critical, freedom, noncentrality) + stats.nct.cdf(-critical, freedom, noncentrality))
+    return float(_powers(effect, sd, np.array([seeds]), alpha)[0])
 
 
 def _powers(effect: float, sd: float, seeds: np.ndarray, alpha: float) -> np.ndarray:
