@@ -191,16 +191,23 @@ def build_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
     return result
 
 
-def run_slice(destination: Path) -> Path:
-    """Copy the project to `destination`, set the slice, run `dvc repro` and commit the result."""
+def slice_project(destination: Path, prepare: dict = SLICE, **sections: dict) -> Path:
+    """A committed copy of the project set to `prepare`'s sizes, one epoch and every model in
+    float32, with `sections` edited into its params.yaml; nothing run."""
     project = copy_project(destination)
     # The committed dvc.lock records the full run at every declared seed; DVC keeps the entries of
     # stages a params edit removes, so a slice run starts without it and locks exactly its stages.
     (project / "dvc.lock").unlink()
-    edit_params(project, prepare=SLICE, train={"epochs": 1}, **TWO_SEEDS)
+    edit_params(project, prepare=prepare, train={"epochs": 1}, **sections)
     float32_everywhere(project)
     git("add", "-A", cwd=project)
     git("commit", "-qm", "slice params", cwd=project)
+    return project
+
+
+def run_slice(destination: Path) -> Path:
+    """Copy the project to `destination`, set the slice, run `dvc repro` and commit the result."""
+    project = slice_project(destination, **TWO_SEEDS)
     dvc("repro", "-q", cwd=project)
     git("add", "-A", cwd=project)
     git("commit", "-qm", "slice run", cwd=project)
@@ -230,15 +237,8 @@ def raw_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def local_project(destination: Path, raw: Path, prepare: dict = SLICE) -> Path:
-    """A committed project copy whose download stage reads `raw` instead of downloading, set to
-    `prepare`'s sizes and one epoch, every model in float32; nothing run."""
-    project = copy_project(destination)
-    (project / "dvc.lock").unlink()
-    edit_params(project, download={"sources": ["local"], "local_file": str(raw)}, prepare=prepare, train={"epochs": 1})
-    float32_everywhere(project)
-    git("add", "-A", cwd=project)
-    git("commit", "-qm", "local data", cwd=project)
-    return project
+    """A `slice_project` whose download stage reads `raw` instead of downloading."""
+    return slice_project(destination, prepare, download={"sources": ["local"], "local_file": str(raw)})
 
 
 @pytest.fixture(scope="session")

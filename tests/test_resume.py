@@ -1,9 +1,10 @@
 """Interrupted training resumes, and only from a backup of the same run; runs are deterministic.
 
 The end-to-end tests work in fresh clones of a project with the slice prepared (conftest's
-`prepared_slice`) and train Model 2 for six epochs with the real `dvc repro train@model2`. One clone runs it twice uninterrupted (the
-determinism check); another has its `dvc repro` process group killed with SIGKILL after an epoch
-has been backed up, and the next `dvc repro` must resume there and end with the same history.
+`prepared_slice`) and train Model 2 for six epochs with the real `dvc repro train@model2`. One
+clone runs it twice uninterrupted (the determinism check); another has its `dvc repro` process group
+killed with SIGKILL after an epoch has been backed up, and the next `dvc repro` must resume there
+and end with the same history.
 """
 
 from __future__ import annotations
