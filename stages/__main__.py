@@ -1,7 +1,9 @@
 """Run one pipeline stage: `python -m stages <stage> [arguments]` (what `dvc.yaml` calls).
 
-Stages: download, prepare, train, replica, ablation, evaluate, plot, report, and `check`, which validates
-`params.yaml` (every model built against Keras) without touching any data.
+Stages: download, prepare, variant, train, replica, evaluate, plot, report; `check`, which validates
+`params.yaml` (every model built against Keras) without touching any data; and `fingerprint`, which
+says whether this machine computes the committed bytes. The stages that run a model get the numerics
+of `params.yaml: numerics` (threads, oneDNN, its ISA) before TensorFlow starts.
 A user error (bad params, bad data) prints one clear message and exits with status 1.
 """
 
@@ -16,11 +18,16 @@ import tempfile
 from collections.abc import Iterator
 
 from stages.errors import StageError
+from stages.params.base import read_document, validate
+from stages.params.numerics import NumericsSection
+from stages.training.environment import apply_numerics, apply_threads, read_cpu
 
 # The Python that requirements.txt is locked for (README, "Locked, with hashes").
 LOCKED_PYTHON = (3, 11)
 
-STAGES = ("download", "prepare", "train", "replica", "ablation", "evaluate", "plot", "report", "check")
+STAGES = ("download", "prepare", "variant", "train", "replica", "evaluate", "plot", "report", "check", "fingerprint")
+# The stages that run a model, so compute with TensorFlow: they get the pinned numerics.
+MODEL_STAGES = ("train", "replica", "evaluate", "plot", "fingerprint")
 
 
 class _Formatter(logging.Formatter):
@@ -67,12 +74,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     # DVCLive announces the experiment it logs to at INFO; the epoch lines say what matters.
     logging.getLogger("dvclive").setLevel(logging.WARNING)
-    with _native_stderr_quiet():
-        module = importlib.import_module(f"stages.{argv[0]}")
-        if "tensorflow" in sys.modules:
-            # The first device query prints the CUDA and CPU-feature notices; do it while quiet.
-            sys.modules["tensorflow"].config.list_physical_devices()
     try:
+        numerics = None
+        if argv[0] in MODEL_STAGES:
+            # Before TensorFlow is imported: it reads its oneDNN switch and oneDNN its ISA cap once, at start.
+            numerics = validate(NumericsSection, read_document()).numerics
+            for line in apply_numerics(numerics, read_cpu()):
+                logging.getLogger("stages").warning(line)
+        with _native_stderr_quiet():
+            module = importlib.import_module(f"stages.{argv[0]}")
+            if numerics is not None:
+                apply_threads(numerics)
+            if "tensorflow" in sys.modules:
+                # The first device query prints the CUDA and CPU-feature notices; do it while quiet.
+                sys.modules["tensorflow"].config.list_physical_devices()
         module.main(argv[1:])
     except StageError as error:
         logging.getLogger("stages").error(str(error))

@@ -1,6 +1,6 @@
 """Check `params.yaml` without touching any data: `python -m stages check [file]`.
 
-Validates every concern's schema (data, training, report) and builds every declared model and
+Validates every concern's schema (data, numerics, training, report) and builds every declared model and
 ablation against Keras; all problems come in one message, each by its key path.
 """
 
@@ -16,8 +16,9 @@ import pydantic
 
 from stages.params.base import PARAMS_FILE, ParamsError, Problem, problems_of, read_document
 from stages.params.data import DataParams
+from stages.params.numerics import NumericsSection
 from stages.params.report import ReportSection, report_problems
-from stages.params.training import ModelCheck, TrainingParams, training_problems
+from stages.params.training import ModelCheck, TrainingParams, bf16_problems, training_problems
 from stages.training.builder import model_problems
 
 logger = logging.getLogger(__name__)
@@ -26,14 +27,19 @@ logger = logging.getLogger(__name__)
 def document_problems(document: Mapping[str, Any], model_check: ModelCheck | None = model_problems) -> tuple[TrainingParams | None, list[Problem]]:
     """Every problem of a parsed params file, data, training and report alike, and the training params if they validate."""
     problems: list[Problem] = []
-    try:
-        DataParams.model_validate({name: document[name] for name in DataParams.model_fields if name in document})
-    except pydantic.ValidationError as error:
-        problems += problems_of(error)
+    # The data sections have defaults; `numerics` must be there, since the bytes depend on it.
+    data = {name: document[name] for name in DataParams.model_fields if name in document}
+    for schema, sections in ((DataParams, data), (NumericsSection, {"numerics": document.get("numerics")})):
+        try:
+            schema.model_validate(sections)
+        except pydantic.ValidationError as error:
+            problems += problems_of(error)
     training, training_found = training_problems(document, model_check)
     problems += training_found
+    if training is not None:
+        problems += bf16_problems(document, training)
     problems += report_problems(document, training)
-    known = {*DataParams.model_fields, *TrainingParams.model_fields, *ReportSection.model_fields}
+    known = {*DataParams.model_fields, *NumericsSection.model_fields, *TrainingParams.model_fields, *ReportSection.model_fields}
     problems += [(str(name), "unknown section") for name in document if name not in known]
     return training, problems
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,10 +21,12 @@ from typing import Annotated, Any, Literal
 import pydantic
 
 from stages.params.base import PARAMS_FILE, ParamsError, Problem, Strict, problems_of, read_document
+from stages.params.numerics import Numerics, NumericsSection, bf16_problem
 
 Precision = Literal["float32", "mixed_bfloat16"]
 # DVC stage names are built from these (`train@model1`, `replica@model1-3`): letters, digits, '_', '-'.
-ModelName = Annotated[str, pydantic.StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+ModelName = Annotated[str, pydantic.StringConstraints(pattern=f"^{MODEL_NAME.pattern}$")]
 Seed = Annotated[int, pydantic.Field(ge=0)]
 
 
@@ -108,6 +111,12 @@ class Train(Strict):
     seed: Seed
 
 
+class TrainSection(Strict):
+    """The `train` section alone, for a stage that reads only it (evaluate)."""
+
+    train: Train
+
+
 class Replicas(Strict):
     seeds: list[Seed] = []
 
@@ -172,14 +181,24 @@ class ModelSpec:
     precision: str
 
 
-def train_settings(params: TrainingParams, seed: int | None = None) -> TrainSettings:
-    return TrainSettings(epochs=params.train.epochs, batch_size=params.train.batch_size, seed=params.train.seed if seed is None else seed)
+def train_settings(train: Train, seed: int | None = None) -> TrainSettings:
+    return TrainSettings(epochs=train.epochs, batch_size=train.batch_size, seed=train.seed if seed is None else seed)
 
 
 def model_spec(name: str, model: Model) -> ModelSpec:
     layers = tuple(LayerSpec(class_name, dict(arguments or {})) for layer in model.layers for class_name, arguments in layer.items())
     optimizer = OptimizerSpec(model.optimizer.name, model.optimizer.arguments())
     return ModelSpec(name=name, layers=layers, optimizer=optimizer, loss=model.loss, precision=model.precision)
+
+
+def declaration(spec: ModelSpec) -> dict[str, Any]:
+    """`spec` as `params.yaml` declares a model (what `Model` validates): the variant stage writes this."""
+    return {
+        "layers": [{layer.class_name: dict(layer.arguments)} for layer in spec.layers],
+        "optimizer": {"name": spec.optimizer.class_name, **spec.optimizer.arguments},
+        "loss": spec.loss,
+        "precision": spec.precision,
+    }
 
 
 def ablation_spec(name: str, variant: Variant, models: Mapping[str, Model]) -> ModelSpec:
@@ -251,6 +270,8 @@ def training_problems(document: Mapping[str, Any], model_check: ModelCheck | Non
             valid: dict[str, ModelSpec] = {}
             raw_models = sections.get("models")
             for name, raw in raw_models.items() if isinstance(raw_models, Mapping) else []:
+                if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
+                    continue  # the schema has named it already; Keras would only add a traceback
                 try:
                     valid[f"models.{name}"] = model_spec(str(name), Model.model_validate(raw))
                 except pydantic.ValidationError:
@@ -282,3 +303,61 @@ def load_training(path: Path | str = PARAMS_FILE, model_check: ModelCheck | None
     if problems or params is None:
         raise ParamsError(problems, str(path))
     return params
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRun:
+    """What one training stage reads: its model's spec, the `train` settings and the numerics."""
+
+    spec: ModelSpec
+    train: Train
+    numerics: Numerics
+
+
+def _section_problems(schema: type[pydantic.BaseModel], value: Any, prefix: tuple[str, ...]) -> tuple[Any, list[Problem]]:
+    try:
+        return schema.model_validate(value), []
+    except pydantic.ValidationError as error:
+        return None, problems_of(error, prefix)
+
+
+def load_model_run(name: str, path: Path | str = PARAMS_FILE, declaration: Mapping[str, Any] | None = None, model_check: ModelCheck | None = None) -> ModelRun:
+    """The sections one training stage declares as params, and no others: `train`, `numerics` and
+    `models.<name>`, or, for an ablation, the expanded `declaration` the variant stage wrote.
+    `ParamsError` naming the file and every problem, the Keras-level ones included."""
+    document = read_document(path)
+    problems: list[Problem] = []
+    model_path = f"models.{name}" if declaration is None else f"ablations.models.{name}"
+    if declaration is None:
+        models = document.get("models")
+        if not isinstance(models, Mapping) or name not in models:
+            declared = ", ".join(map(str, models)) if isinstance(models, Mapping) else "none"
+            raise ParamsError([(model_path, f"no such model; declared: {declared}")], str(path))
+        declaration = models[name]
+    model, found = _section_problems(Model, declaration, (*model_path.split("."),))
+    problems += found
+    train, found = _section_problems(Train, document.get("train"), ("train",))
+    problems += found
+    section, found = _section_problems(NumericsSection, {"numerics": document.get("numerics")}, ())
+    problems += found
+    if model is not None:
+        spec = model_spec(name, model)
+        if section is not None and spec.precision == "mixed_bfloat16" and bf16_problem(section.numerics):
+            problems.append((f"{model_path}.precision", bf16_problem(section.numerics)))
+        if model_check is not None:
+            problems += model_check({model_path: spec})
+    if problems:
+        raise ParamsError(problems, str(path))
+    return ModelRun(spec, train, section.numerics)
+
+
+def bf16_problems(document: Mapping[str, Any], params: TrainingParams) -> list[Problem]:
+    """Every mixed_bfloat16 model or ablation that the pinned numerics cannot run, by key path."""
+    try:
+        numerics = NumericsSection.model_validate({"numerics": document.get("numerics")}).numerics
+    except pydantic.ValidationError:
+        return []
+    problem = bf16_problem(numerics)
+    if problem is None:
+        return []
+    return [(f"{path}.precision", problem) for path, spec in params.specs().items() if spec.precision == "mixed_bfloat16"]

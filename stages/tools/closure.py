@@ -9,7 +9,9 @@ Print a stage's list with `python -m stages.tools.closure train`.
 Rule for what is left out: the packages' `__init__.py` files (docstrings, and the switch that quiets
 TensorFlow's C++ log), `stages/__main__.py` (the entry point that picks the stage) and
 `stages/errors.py` (the error type) cannot change an output, and are imported by every stage, so
-they are not deps; an edit to them reruns nothing.
+they are not deps; an edit to them reruns nothing. One addition: before a stage that runs a model
+(`MODEL_STAGES` in `stages/__main__.py`), the entry point applies the pinned numerics with
+`stages.training.environment`, so that module and what it imports are deps of those stages.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 PACKAGE = "stages"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 NOT_DEPS = frozenset({"__main__", "errors"})
+# What the entry point runs before a model stage's own module (see `stages/__main__.py`).
+APPLIED_BEFORE_MODEL_STAGES = "training.environment"
 
 
 def module_file(module: str, package_dir: Path = PACKAGE_DIR) -> Path:
@@ -53,10 +57,22 @@ def _imported(module: str, package_dir: Path) -> set[str]:
     return found
 
 
+def model_stages(package_dir: Path = PACKAGE_DIR) -> tuple[str, ...]:
+    """The `MODEL_STAGES` tuple of `stages/__main__.py`, read without importing it."""
+    tree = ast.parse(module_file("__main__", package_dir).read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(isinstance(target, ast.Name) and target.id == "MODEL_STAGES" for target in node.targets):
+            return tuple(ast.literal_eval(node.value))
+    return ()
+
+
 def module_closure(module: str, package_dir: Path = PACKAGE_DIR) -> list[str]:
-    """`module` and every `stages` module it reaches, sorted, less the NOT_DEPS rule."""
+    """`module` and every `stages` module it reaches, sorted, less the NOT_DEPS rule; for a model
+    stage, also what the entry point applies before it."""
     seen: set[str] = set()
     pending = [module]
+    if module in model_stages(package_dir):
+        pending.append(APPLIED_BEFORE_MODEL_STAGES)
     while pending:
         current = pending.pop()
         if current in seen:

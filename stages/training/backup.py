@@ -10,7 +10,7 @@ After every finished epoch the train stage saves, under `checkpoints/<model>/`:
 kill at any moment leaves a consistent backup of the last finished epoch. DVC deletes a stage's
 outputs before it reruns the stage, so the backup lives outside them, and the epochs' logs are kept
 in it to be replayed into DVCLive. The key is a SHA-256 over everything the run depends on: the
-model's declaration, the `train` params, the bytes of every file `dvc.yaml` declares as the stage's
+model's declaration, the `train` and `numerics` params, the bytes of every file `dvc.yaml` declares as the stage's
 deps (the prepared data and the training code) and the Keras and TensorFlow versions. Reading the
 deps from `dvc.yaml` keeps one list: the one DVC itself uses to decide that the stage must rerun. A backup whose key differs is deleted, never loaded; one that
 cannot be read raises `UnusableBackup`, and the train stage deletes it and starts afresh.
@@ -28,16 +28,15 @@ import dataclasses
 import hashlib
 import json
 import logging
-import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import keras
 import tensorflow as tf
 from ruamel.yaml import YAML
 
 from stages.files import read_json, sha256_file, write_json
+from stages.params.numerics import Numerics
 from stages.params.training import ModelSpec, TrainSettings
 
 logger = logging.getLogger(__name__)
@@ -65,11 +64,12 @@ def declared_deps(stage: str, pipeline: Path | str = PIPELINE_FILE) -> list[Path
     return [Path(dep) for dep in deps if isinstance(dep, str) and "${" not in dep]
 
 
-def run_key(spec: ModelSpec, settings: TrainSettings, dep_files: Iterable[Path]) -> str:
-    """SHA-256 of what a training run's result depends on: its declaration, settings, deps and versions."""
+def run_key(spec: ModelSpec, settings: TrainSettings, numerics: Numerics, dep_files: Iterable[Path]) -> str:
+    """SHA-256 of what a training run's result depends on: its declaration, settings, numerics, deps and versions."""
     description = {
         "model": dataclasses.asdict(spec),
         "train": dataclasses.asdict(settings),
+        "numerics": numerics.model_dump(),
         "deps": {str(path): sha256_file(path) for path in sorted(dep_files)},
         "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
     }
@@ -156,20 +156,3 @@ class Backup:
         for directory in (self.directory, self.directory.parent):
             with contextlib.suppress(OSError):
                 directory.rmdir()
-
-
-class BackupCallback(keras.callbacks.Callback):
-    """Saves the backup after each epoch whose loss is finite."""
-
-    def __init__(self, backup: Backup, history: list[dict[str, float]], epoch_seconds: list[float]) -> None:
-        super().__init__()
-        self.backup = backup
-        self.history = history
-        self.epoch_seconds = epoch_seconds
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = {name: float(value) for name, value in (logs or {}).items()}
-        if not math.isfinite(logs.get("loss", 0.0)):
-            return
-        self.history.append(logs)
-        self.backup.save(self.model, epoch + 1, self.history, self.epoch_seconds)

@@ -206,3 +206,11 @@ def model_problems(declared: Mapping[str, ModelSpec], input_shape: tuple[int, ..
         problems += _assemble(spec, input_shape, num_classes, path)[1]
     keras.backend.clear_session()
     return problems
+
+
+def layer_table(model: keras.Model) -> list[dict[str, Any]]:
+    """What `model.summary()` shows: each layer's name, type, output shape and parameter count."""
+    return [
+        {"name": layer.name, "type": type(layer).__name__, "output_shape": str(tuple(layer.output.shape)), "params": int(layer.count_params())}
+        for layer in model.layers
+    ]

@@ -1,35 +1,33 @@
-"""What a training run ran on: package versions, platform, and the CPU features that decide numerics.
+"""Pin the numerics before TensorFlow starts, and record what a training run ran on.
 
-Every training stage writes this into its run record, so a `git diff` between two runs shows a
-change of environment beside a change of result. On a CPU without bf16 instructions, a model
-declared `mixed_bfloat16` still trains (oneDNN emulates bf16 arithmetic) but much slower, and
-bit-identical results with the committed runs are not guaranteed; `bf16_warning` says so.
+`apply_numerics` sets TensorFlow's oneDNN switch and oneDNN's ISA cap from `params.yaml: numerics`
+in the process environment (the entry point calls it before any stage module imports TensorFlow),
+and `apply_threads` sets TensorFlow's thread pools once it is imported, before its first operation.
+What was in the environment before is overridden, with one line saying so, because the params are
+what `dvc.lock` records. A CPU that cannot run the pinned ISA (no AVX2, or not x86-64) trains
+anyway, with one line saying its bytes will differ from the committed ones.
+
+Every training stage writes `environment()` into its run record, so a `git diff` between two runs
+shows a change of machine or numerics beside a change of result.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import os
 import platform
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 
-# oneDNN's documented switch to cap the instruction sets it uses, with the order of its levels
-# (lowest first). Capping below AVX512_CORE_BF16 makes a bf16-capable CPU behave like one without.
+from stages.params.numerics import BF16_NATIVE_ISA, ISA_FLAGS, NATIVE, Numerics
+
+ONEDNN_SWITCH = "TF_ENABLE_ONEDNN_OPTS"
+# oneDNN reads the first; the second is its older name, which it still honours.
 ISA_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
-ISA_LEVELS = (
-    "SSE41",
-    "AVX",
-    "AVX2",
-    "AVX2_VNNI",
-    "AVX2_VNNI_2",
-    "AVX512_CORE",
-    "AVX512_CORE_VNNI",
-    "AVX512_CORE_BF16",
-    "AVX512_CORE_FP16",
-    "AVX512_CORE_AMX",
-    "ALL",
-)
+# What TensorFlow reads for its thread pools when nothing sets them in code.
+THREAD_VARIABLES = {"TF_NUM_INTRAOP_THREADS": "intra_op_threads", "TF_NUM_INTEROP_THREADS": "inter_op_threads"}
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 NUMERIC_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
 PACKAGES = ("tensorflow", "keras", "numpy", "dvc", "dvclive")
@@ -37,48 +35,98 @@ PACKAGES = ("tensorflow", "keras", "numpy", "dvc", "dvclive")
 # Measured for Model 1 on a 2-core AMD EPYC without bf16 instructions (AVX2 only), float32 and bf16 epochs
 # interleaved: 241 against 28.5 images/s (reports/benchmarks/bf16_emulation.md, `python -m benchmarks.bf16_emulation`).
 EMULATED_BF16_SLOWDOWN = "about 8x"
+# How far another kernel family's results are after one full epoch of each model on one machine
+# (the pinned ISA against oneDNN's native AVX-512, reports/benchmarks/portability.md,
+# `python -m benchmarks.portability --distance`): what a CPU that cannot run the pinned ISA should expect.
+OTHER_KERNELS_DISTANCE = "after one epoch, weights up to 2e-3 and losses up to 1e-4 apart, relative"
 
 
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The CPU's feature flags as Linux lists them; empty where there is no /proc/cpuinfo."""
+@dataclasses.dataclass(frozen=True)
+class Cpu:
+    model: str
+    flags: frozenset[str]
+    machine: str
+
+
+def read_cpu(cpuinfo: Path = Path("/proc/cpuinfo")) -> Cpu:
+    """The CPU's model name and feature flags as Linux lists them (read once); elsewhere the model
+    `platform` gives and no flags."""
+    model, flags = "", frozenset[str]()
     try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+        lines = cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.partition(":")[2].split())
-    return set()
+        lines = []
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name.strip() == "model name" and not model:
+            model = value.strip()
+        elif name.strip() == "flags" and not flags:
+            flags = frozenset(value.split())
+    return Cpu(model or platform.processor() or "unknown", flags, platform.machine())
 
 
-def isa_cap() -> str | None:
-    """The oneDNN ISA cap set in the environment, upper-cased, or None."""
-    for name in ISA_VARIABLES:
-        value = os.environ.get(name)
-        if value:
-            return value.strip().upper()
-    return None
-
-
-def bf16_native(flags: set[str] | None = None, cap: str | None = None) -> bool:
-    """Whether oneDNN may use bf16 instructions: the CPU has them and no ISA cap forbids them."""
-    flags = cpu_flags() if flags is None else flags
-    if not any(flag in flags for flag in BF16_FLAGS):
-        return False
-    cap = isa_cap() if cap is None else cap
-    if cap is None or cap not in ISA_LEVELS:
+def isa_runs(level: str, cpu: Cpu) -> bool:
+    """Whether `cpu` has the instructions of oneDNN's ISA `level` (`native`: any CPU)."""
+    if level == NATIVE:
         return True
-    return ISA_LEVELS.index(cap) >= ISA_LEVELS.index("AVX512_CORE_BF16")
+    return cpu.machine.lower() in ("x86_64", "amd64") and set(ISA_FLAGS[level]) <= cpu.flags
 
 
-def bf16_warning(precision: str, flags: set[str] | None = None, cap: str | None = None) -> str | None:
-    """One line for a `mixed_bfloat16` model on a CPU (or ISA cap) without bf16 instructions, else None."""
-    if precision != "mixed_bfloat16" or bf16_native(flags, cap):
+def _pinned_environment(numerics: Numerics) -> dict[str, str | None]:
+    """The variables `numerics` sets (None: removed)."""
+    isa = None if numerics.onednn_isa == NATIVE else numerics.onednn_isa
+    values: dict[str, str | None] = {ONEDNN_SWITCH: "1" if numerics.onednn else "0", ISA_VARIABLES[0]: isa, ISA_VARIABLES[1]: None}
+    values.update({variable: str(getattr(numerics, field)) for variable, field in THREAD_VARIABLES.items()})
+    return values
+
+
+def apply_numerics(numerics: Numerics, cpu: Cpu, environ: MutableMapping[str, str] = os.environ) -> list[str]:
+    """Set `numerics` in `environ`, before TensorFlow is imported; the lines to show the user."""
+    lines = []
+    for variable, value in _pinned_environment(numerics).items():
+        before = environ.get(variable)
+        if before is not None and before != value and not (variable == ISA_VARIABLES[0] and value and before.upper() == value):
+            pinned = "unset" if value is None else value
+            lines.append(f"{variable}={before} in the environment is overridden by params.yaml numerics ({variable} {pinned}); edit `numerics` to change it")
+        if value is None:
+            environ.pop(variable, None)
+        else:
+            environ[variable] = value
+    if numerics.onednn and not isa_runs(numerics.onednn_isa, cpu):
+        missing = ", ".join(flag for flag in ISA_FLAGS[numerics.onednn_isa] if flag not in cpu.flags) or "x86-64"
+        lines.append(
+            f"this CPU ({cpu.model}, {cpu.machine}) lacks {missing} for numerics.onednn_isa {numerics.onednn_isa}: it trains anyway, "
+            f"but its bytes will differ from the committed runs ({OTHER_KERNELS_DISTANCE})"
+        )
+    return lines
+
+
+def apply_threads(numerics: Numerics) -> None:
+    """TensorFlow's thread pools as pinned; call after importing TensorFlow, before its first operation."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(numerics.intra_op_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(numerics.inter_op_threads)
+
+
+def bf16_native(numerics: Numerics, cpu: Cpu) -> bool:
+    """Whether a mixed_bfloat16 model runs on bf16 instructions: oneDNN on, a CPU with them, a cap that allows them."""
+    return numerics.onednn and any(flag in cpu.flags for flag in BF16_FLAGS) and numerics.isa_at_least(BF16_NATIVE_ISA)
+
+
+def bf16_warning(precision: str, numerics: Numerics, cpu: Cpu) -> str | None:
+    """One line for a `mixed_bfloat16` model that will run on emulated bf16, else None."""
+    if precision != "mixed_bfloat16" or bf16_native(numerics, cpu):
         return None
-    reason = f"oneDNN is capped at {cap or isa_cap()}" if (cap or isa_cap()) else "this CPU has no bf16 instructions (avx512_bf16, amx_bf16)"
+    if not numerics.onednn:
+        reason = "numerics.onednn is false (Eigen's kernels)"
+    elif not any(flag in cpu.flags for flag in BF16_FLAGS):
+        reason = "this CPU has no bf16 instructions (avx512_bf16, amx_bf16)"
+    else:
+        reason = f"numerics.onednn_isa caps oneDNN at {numerics.onednn_isa}"
     return (
         f"mixed_bfloat16 without bf16 hardware: {reason}, so bf16 is emulated, {EMULATED_BF16_SLOWDOWN} slower than float32; "
-        "`precision: float32` trains faster but gives results that differ from the committed ones"
+        "`precision: float32` trains faster and is what the committed runs use"
     )
 
 
@@ -89,26 +137,17 @@ def _version(package: str) -> str | None:
         return None
 
 
-def environment() -> dict[str, object]:
-    """The record: versions, platform, CPU model and numeric features, the oneDNN settings."""
-    flags = cpu_flags()
-    model = next((line.partition(":")[2].strip() for line in _cpuinfo_lines() if line.startswith("model name")), platform.processor())
+def environment(numerics: Numerics, cpu: Cpu) -> dict[str, object]:
+    """The record: versions, platform, CPU model and numeric features, the pinned numerics."""
     return {
         "python": platform.python_version(),
         "packages": {package: _version(package) for package in PACKAGES},
         "platform": f"{platform.system()} {platform.machine()}",
-        "cpu": model,
+        "cpu": cpu.model,
         "cpu_count": os.cpu_count(),
-        "cpu_flags": sorted(flag for flag in NUMERIC_FLAGS if flag in flags),
-        "bf16_instructions": bf16_native(flags),
-        "onednn_isa_cap": isa_cap(),
-        "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        "cpu_flags": sorted(flag for flag in NUMERIC_FLAGS if flag in cpu.flags),
+        "numerics": numerics.model_dump(),
+        "pinned_isa_runs": isa_runs(numerics.onednn_isa, cpu),
+        "bf16_instructions": bf16_native(numerics, cpu),
         "byteorder": sys.byteorder,
     }
-
-
-def _cpuinfo_lines() -> list[str]:
-    try:
-        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []

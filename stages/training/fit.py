@@ -13,6 +13,7 @@ before it in the same process; that is what lets a resumed run match an uninterr
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -28,10 +29,11 @@ from dvclive.keras import DVCLiveCallback
 
 from stages.errors import StageError
 from stages.files import read_npz, write_json
+from stages.params.numerics import Numerics
 from stages.params.training import ModelSpec, TrainSettings
-from stages.training.backup import Backup, BackupCallback, UnusableBackup, declared_deps, run_key
-from stages.training.builder import build_model, count_trainable, precision_scope
-from stages.training.environment import bf16_warning, environment
+from stages.training.backup import Backup, Restored, UnusableBackup, declared_deps, run_key
+from stages.training.builder import build_model, count_trainable, layer_table, precision_scope
+from stages.training.environment import bf16_warning, environment, read_cpu
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +43,17 @@ class TrainingDiverged(StageError, RuntimeError):
 
 
 class EpochLog(keras.callbacks.Callback):
-    """One console line per epoch (loss, accuracy, time) and the epoch times for the summary."""
+    """Per finished epoch: one console line (loss, accuracy, time), the epoch's logs and time, and the
+    backup when given. One callback holds the history, so nothing depends on the order of callbacks."""
 
-    def __init__(self, name: str, epochs: int, train_images: int) -> None:
+    def __init__(self, name: str, epochs: int, train_images: int, backup: Backup | None = None, restored: Restored | None = None) -> None:
         super().__init__()
         self.name = name
         self.epochs = epochs
         self.train_images = train_images
-        self.epoch_seconds: list[float] = []
+        self.backup = backup
+        self.history: list[dict[str, float]] = list(restored.history) if restored else []
+        self.epoch_seconds: list[float] = list(restored.epoch_seconds) if restored else []
         self.diverged_at: int | None = None
         self._started = 0.0
 
@@ -58,7 +63,7 @@ class EpochLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         seconds = time.perf_counter() - self._started
         self.epoch_seconds.append(seconds)
-        logs = logs or {}
+        logs = {name: float(value) for name, value in (logs or {}).items()}
         logger.info(
             "%s epoch %d/%d: loss %.4f accuracy %.4f | val_loss %.4f val_accuracy %.4f | %.1f s, %.0f images/s",
             self.name,
@@ -74,6 +79,24 @@ class EpochLog(keras.callbacks.Callback):
         # keras.callbacks.TerminateOnNaN stops the run at the first bad batch; this names the epoch.
         if not math.isfinite(logs.get("loss", 0.0)):
             self.diverged_at = epoch + 1
+            return
+        self.history.append(logs)
+        if self.backup is not None:
+            self.backup.save(self.model, epoch + 1, self.history, self.epoch_seconds)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingJob:
+    """One training stage's run: what it fits, under which numerics, from which data, and where its files go."""
+
+    spec: ModelSpec
+    settings: TrainSettings
+    numerics: Numerics
+    stage: str  # its dvc.yaml stage template, whose deps key the backup
+    data: Path
+    log_dir: Path
+    record: Path
+    backup_dir: Path | None = None
 
 
 def steps_per_epoch(images: int, batch_size: int) -> int:
@@ -108,67 +131,45 @@ def prepare_model(spec: ModelSpec, seed: int) -> keras.Model:
 
 
 def fit(
-    spec: ModelSpec,
-    settings: TrainSettings,
-    train: dict[str, np.ndarray],
-    test: dict[str, np.ndarray],
-    log_dir: Path,
-    backup: Backup | None = None,
+    job: TrainingJob, train: dict[str, np.ndarray], test: dict[str, np.ndarray], backup: Backup | None = None
 ) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
-    """Fit one model as the notebook does: shuffled batches, validation on the test set each epoch.
-
-    The model trains with Keras' global dtype policy set to its precision, restored afterwards.
+    """Fit one model as the notebook does: shuffled batches, validation on the test set each epoch,
+    with Keras' global dtype policy set to the model's precision (restored afterwards).
     Returns the model, what the run produced (epochs, parameter counts) and how long it took.
     """
+    spec, settings = job.spec, job.settings
     with precision_scope(spec.precision):
-        return _fit(spec, settings, train, test, log_dir, backup)
-
-
-def _fit(
-    spec: ModelSpec,
-    settings: TrainSettings,
-    train: dict[str, np.ndarray],
-    test: dict[str, np.ndarray],
-    log_dir: Path,
-    backup: Backup | None,
-) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
-    model = prepare_model(spec, settings.seed)
-    try:
-        restored = backup.restore(model) if backup is not None else None
-    except UnusableBackup as problem:
-        logger.warning("%s; deleted, starting from epoch 1", problem)
-        backup.delete()
-        # The failed load may have changed some weights: start again from the seeded model.
         model = prepare_model(spec, settings.seed)
-        restored = None
-    first_epoch = restored.epochs_done if restored else 0
-    history = list(restored.history) if restored else []
-    epoch_log = EpochLog(spec.name, settings.epochs, len(train["y"]))
-    epoch_log.epoch_seconds.extend(restored.epoch_seconds if restored else [])
-    live = Live(str(log_dir), dvcyaml=False, save_dvc_exp=False, report=None)
-    dvclive_callback = DVCLiveCallback(live=live)
-    for epoch, logs in enumerate(history):
-        dvclive_callback.on_epoch_end(epoch, logs)
-    if restored:
-        logger.info("%s: resuming after epoch %d of %d from %s", spec.name, first_epoch, settings.epochs, backup.directory)
-    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), epoch_log, dvclive_callback]
-    if backup is not None:
-        callbacks.append(BackupCallback(backup, history, epoch_log.epoch_seconds))
-    started = time.perf_counter()
-    model.fit(
-        training_batches(train["x"], train["y"], settings.batch_size, settings.seed, first_epoch, settings.epochs),
-        steps_per_epoch=steps_per_epoch(len(train["y"]), settings.batch_size),
-        epochs=settings.epochs,
-        initial_epoch=first_epoch,
-        shuffle=False,  # the batches are shuffled per epoch by training_batches
-        validation_data=evaluation_batches(test["x"], test["y"], settings.batch_size),
-        callbacks=callbacks,
-        verbose=0,
-    )
-    seconds = time.perf_counter() - started
+        try:
+            restored = backup.restore(model) if backup is not None else None
+        except UnusableBackup as problem:
+            logger.warning("%s; deleted, starting from epoch 1", problem)
+            backup.delete()
+            # The failed load may have changed some weights: start again from the seeded model.
+            model = prepare_model(spec, settings.seed)
+            restored = None
+        first_epoch = restored.epochs_done if restored else 0
+        epoch_log = EpochLog(spec.name, settings.epochs, len(train["y"]), backup, restored)
+        dvclive_callback = DVCLiveCallback(live=Live(str(job.log_dir), dvcyaml=False, save_dvc_exp=False, report=None))
+        for epoch, logs in enumerate(epoch_log.history):
+            dvclive_callback.on_epoch_end(epoch, logs)
+        if restored:
+            logger.info("%s: resuming after epoch %d of %d from %s", spec.name, first_epoch, settings.epochs, backup.directory)
+        started = time.perf_counter()
+        model.fit(
+            training_batches(train["x"], train["y"], settings.batch_size, settings.seed, first_epoch, settings.epochs),
+            steps_per_epoch=steps_per_epoch(len(train["y"]), settings.batch_size),
+            epochs=settings.epochs,
+            initial_epoch=first_epoch,
+            shuffle=False,  # the batches are shuffled per epoch by training_batches
+            validation_data=evaluation_batches(test["x"], test["y"], settings.batch_size),
+            callbacks=[keras.callbacks.TerminateOnNaN(), epoch_log, dvclive_callback],
+            verbose=0,
+        )
+        seconds = time.perf_counter() - started
     if epoch_log.diverged_at is not None:
         raise TrainingDiverged(
-            f"{spec.name}: the training loss became NaN at epoch {epoch_log.diverged_at}; history so far is in {log_dir}. "
+            f"{spec.name}: the training loss became NaN at epoch {epoch_log.diverged_at}; history so far is in {job.log_dir}. "
             f"Lower the learning rate in models.{spec.name}.optimizer."
         )
     summary = {
@@ -180,6 +181,7 @@ def _fit(
         "params": int(model.count_params()),
         "trainable_params": count_trainable(model),
         "train_images": int(len(train["y"])),
+        "layers": layer_table(model),
     }
     timing = {
         "resumed_after_epoch": first_epoch,
@@ -192,30 +194,33 @@ def _fit(
 Save = Callable[[keras.Model, dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]], None]
 
 
-def run(spec: ModelSpec, settings: TrainSettings, data: Path, log_dir: Path, backup_dir: Path | None, stage: str, record: Path, save: Save) -> None:
-    """Read the prepared data, fit `spec` and hand the model, its fit summary and the train and test
-    arrays to `save`; then write the run record (timings, environment) to `record` and delete the
-    backup, which is keyed by the deps `dvc.yaml` declares for `stage`.
+def run(job: TrainingJob, save: Save) -> None:
+    """Read the prepared data, fit the job's model and hand the model, its fit summary and the train
+    and test arrays to `save`; then write the run record (timings, numerics, environment) and delete
+    the backup, which is keyed by the deps `dvc.yaml` declares for the job's stage.
     """
-    train = read_npz(data / "train.npz")
-    test = read_npz(data / "test.npz")
+    spec, settings = job.spec, job.settings
+    train = read_npz(job.data / "train.npz")
+    test = read_npz(job.data / "test.npz")
     logger.info(
-        "%s: training on %d images for %d epochs (batch %d, seed %d, %s)",
+        "%s: training on %d images for %d epochs (batch %d, seed %d, %s; %s)",
         spec.name,
         len(train["y"]),
         settings.epochs,
         settings.batch_size,
         settings.seed,
         spec.precision,
+        job.numerics.describe(),
     )
-    warning = bf16_warning(spec.precision)
+    cpu = read_cpu()
+    warning = bf16_warning(spec.precision, job.numerics, cpu)
     if warning:
         logger.warning("%s: %s", spec.name, warning)
     backup = None
-    if backup_dir is not None:
-        backup = Backup(backup_dir, run_key(spec, settings, declared_deps(stage)))
-    model, summary, timing = fit(spec, settings, train, test, log_dir, backup)
+    if job.backup_dir is not None:
+        backup = Backup(job.backup_dir, run_key(spec, settings, job.numerics, declared_deps(job.stage)))
+    model, summary, timing = fit(job, train, test, backup)
     save(model, summary, train, test)
-    write_json(record, {"stage": stage, "model": spec.name, "seed": settings.seed, **timing, "environment": environment()})
+    write_json(job.record, {"stage": job.stage, "model": spec.name, "seed": settings.seed, **timing, "environment": environment(job.numerics, cpu)})
     if backup is not None:
         backup.delete()

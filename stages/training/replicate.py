@@ -16,24 +16,21 @@ import keras
 import numpy as np
 
 from stages.files import write_json
-from stages.params.training import ModelSpec, TrainSettings
-from stages.training.fit import run
+from stages.training.fit import TrainingJob, run
 from stages.training.history import FIT_SUMMARY, read_history
 from stages.training.scoring import evaluate, write_predictions
 
 logger = logging.getLogger(__name__)
 
-TRAINING_DIR = "training"
 
-
-def train_and_score(spec: ModelSpec, settings: TrainSettings, data: Path, out: Path, backup: Path | None, stage: str, record: Path) -> None:
-    log_dir = out / TRAINING_DIR
+def train_and_score(job: TrainingJob, out: Path) -> None:
+    """Fit `job` (its log folder under `out`) and write its metrics and test predictions into `out`."""
 
     def save(model: keras.Model, summary: dict[str, Any], train: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> None:
-        write_json(log_dir / FIT_SUMMARY, summary)
-        metrics, predictions = evaluate(model, train, test, read_history(log_dir), settings.batch_size)
+        write_json(job.log_dir / FIT_SUMMARY, summary)
+        metrics, predictions = evaluate(model, train, test, read_history(job.log_dir), job.settings.batch_size)
         write_predictions(out / "predictions.txt", predictions)
-        write_json(out / "metrics.json", {"seed": settings.seed, **metrics})
-        logger.info("%s seed %d: test loss %.4f accuracy %.4f", spec.name, settings.seed, metrics["test_loss"], metrics["test_accuracy"])
+        write_json(out / "metrics.json", {"seed": job.settings.seed, **metrics})
+        logger.info("%s seed %d: test loss %.4f accuracy %.4f", job.spec.name, job.settings.seed, metrics["test_loss"], metrics["test_accuracy"])
 
-    run(spec, settings, data, log_dir, backup, stage, record, save)
+    run(job, save)
