@@ -18,10 +18,10 @@ from pathlib import Path
 from stages.files import read_npz, write_json
 from stages.params.base import load
 from stages.params.training import TrainSection
-from stages.training.history import read_history
+from stages.training.history import read_history, write_predictions
 from stages.training.landscape import loss_landscape
 from stages.training.model_file import load_trained_model
-from stages.training.scoring import class_accuracy, confusion_rows, evaluate, write_predictions
+from stages.training.scoring import class_accuracy, confusion_rows, evaluate
 
 logger = logging.getLogger(__name__)
 

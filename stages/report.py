@@ -22,7 +22,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 
 from stages.files import read_json, read_npz, write_json, write_text
@@ -32,24 +31,14 @@ from stages.reporting import claims, figures, narrative, summary
 from stages.reporting.claims import Run
 from stages.reporting.figures import save_figure
 from stages.reporting.stats import McNemar, format_p, holm, mcnemar_exact, wilson_interval
-from stages.training.builder import build_model
-from stages.training.history import FIT_SUMMARY, read_history
-from stages.training.scoring import read_predictions
+from stages.training.history import FIT_SUMMARY, read_history, read_predictions
 
 logger = logging.getLogger(__name__)
 
 
-def describe_layers(model: keras.Model, trainable: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """What `model.summary()` shows: each layer's name, type, output shape and parameter count.
-
-    `trainable` is the count the train stage recorded in `fit.json`.
-    """
-    layers = [
-        {"name": layer.name, "type": type(layer).__name__, "output_shape": str(tuple(layer.output.shape)), "params": int(layer.count_params())}
-        for layer in model.layers
-    ]
-    total = int(model.count_params())
-    return layers, {"total": total, "trainable": trainable, "non_trainable": total - trainable}
+def layer_totals(fit: dict[str, Any]) -> dict[str, int]:
+    """The totals under `model.summary()`, from what the train stage recorded in `fit.json`."""
+    return {"total": fit["params"], "trainable": fit["trainable_params"], "non_trainable": fit["params"] - fit["trainable_params"]}
 
 
 def load_run(seed: int, metrics_file: Path, history_dir: Path, predictions_file: Path, labels: np.ndarray) -> Run:
@@ -229,8 +218,8 @@ def main(argv: list[str]) -> None:
     ]
     confusions = {}
     for name, spec in models.items():
-        # The layer table comes from the declaration (the same layers and counts the model file holds).
-        layers, totals = describe_layers(build_model(spec), fits[name]["trainable_params"])
+        # The layer table is the one the train stage recorded from the model it trained.
+        layers, totals = fits[name]["layers"], layer_totals(fits[name])
         confusions[name] = read_json(args.eval / name / "confusion.json")
         actual = np.array([row["actual"] for row in confusions[name]])
         predicted = np.array([row["predicted"] for row in confusions[name]])
@@ -254,7 +243,6 @@ def main(argv: list[str]) -> None:
             "",
             f"![{name} confusion matrix]({link(confusion)})",
         ]
-        keras.backend.clear_session()
 
     best = max(table, key=lambda row: row["test_accuracy"])["model"]
     rows = confusions[best]

@@ -15,18 +15,26 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 from filelock import FileLock
 
 from stages.params.base import read_yaml
+from stages.params.numerics import Numerics
 from stages.params.report import ClaimModels, ReportParams
+from stages.params.training import ModelSpec, TrainSettings
+
+if TYPE_CHECKING:
+    from stages.training.fit import TrainingJob
 
 REPO = Path(__file__).resolve().parents[1]
 # The models params.yaml declares: a new model needs no edit to the tests.
 MODELS = tuple(read_yaml((REPO / "params.yaml").read_text())["models"])
 ABLATIONS = tuple(read_yaml((REPO / "params.yaml").read_text())["ablations"]["models"])
+# The numerics params.yaml pins, for tests that fit in-process.
+NUMERICS = Numerics.model_validate(read_yaml((REPO / "params.yaml").read_text())["numerics"])
 # Small enough that a stage is mostly start-up; the models do not learn on it (see test_pipeline.py).
 SLICE = {"train_size": 1400, "test_size": 400}
 # Two seeds in all on the slices: the main run's (0) and one replica.
@@ -61,6 +69,13 @@ SLICE_RUN = {"pipeline_run", "workflow_base"}
 # and server, a reference run): their tests stay on one worker so that fixture is built once.
 SHARED_MODULE_FIXTURES = {"test_clients.py", "test_cluster.py", "test_remote.py"}
 GIT_IDENTITY = ["-c", "user.name=Pipeline Tests", "-c", "user.email=tests@example.invalid"]
+
+
+def training_job(spec: ModelSpec, settings: TrainSettings, log_dir: Path) -> TrainingJob:
+    """An in-process fit's job: `spec` at `settings`, its DVCLive log in `log_dir` (the other paths are unused by `fit`)."""
+    from stages.training.fit import TrainingJob  # TensorFlow, only for the tests that fit
+
+    return TrainingJob(spec, settings, NUMERICS, "train", log_dir.parent / "data", log_dir, log_dir.parent / "run.json")
 
 
 def project_env() -> dict[str, str]:

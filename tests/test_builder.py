@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import keras
@@ -106,9 +107,9 @@ def test_output_must_have_one_score_per_class() -> None:
 def test_building_a_bf16_model_leaves_the_next_model_in_its_own_precision(params) -> None:
     """Keras' dtype policy is process-wide; building one model must not change the next one's."""
     before = keras.mixed_precision.global_policy().name
-    bf16 = build_model(params.spec("model1"))
+    bf16 = build_model(dataclasses.replace(params.spec("model1"), precision="mixed_bfloat16"))
     float32 = build_model(params.spec("model2"))
-    again = build_model(params.spec("model4"))
+    again = build_model(dataclasses.replace(params.spec("model4"), precision="mixed_bfloat16"))
     assert {layer.compute_dtype for layer in bf16.layers} == {"bfloat16"}
     assert {layer.compute_dtype for layer in float32.layers} == {"float32"}
     assert {layer.variable_dtype for layer in float32.layers} == {"float32"}

@@ -83,20 +83,34 @@ def test_closure_reads_every_import_form_and_the_stated_rule(tmp_path: Path) -> 
 def test_the_resume_key_hashes_the_deps_dvc_yaml_declares() -> None:
     """The training stages key their backups with the files dvc.yaml lists for them, data and code."""
     dvc_yaml = read_yaml((REPO / "dvc.yaml").read_text())
-    for name in ("train", "replica", "ablation"):
+    for name, module in (("train", "train"), ("replica", "replica"), ("ablation", "replica")):
         stage = dvc_yaml["stages"][name]
         listed = [dep for dep in stage.get("do", stage)["deps"] if "${" not in dep]
         assert [path.as_posix() for path in declared_deps(name, REPO / "dvc.yaml")] == listed
-        assert "data/prepared/train.npz" in listed and f"stages/{name}.py" in listed
+        assert "data/prepared/train.npz" in listed and f"stages/{module}.py" in listed
 
 
-def test_the_ablation_stage_lists_exactly_the_declared_bases() -> None:
-    """DVC's matrix cannot read an ablation's `base`, so dvc.yaml names the bases; they must agree."""
-    params = read_yaml((REPO / "params.yaml").read_text())
-    bases = {variant["base"] for variant in params["ablations"]["models"].values()}
-    params_listed = read_yaml((REPO / "dvc.yaml").read_text())["stages"]["ablation"]["params"]
-    listed = {param.removeprefix("models.") for param in params_listed if param.startswith("models.")}
-    assert listed == bases, "dvc.yaml's ablation stage must list `models.<base>` for exactly the bases params.yaml declares"
+def test_an_ablation_depends_on_its_expanded_declaration_not_on_any_base() -> None:
+    """DVC's matrix cannot read an ablation's `base`; the variant stage's file stands for it, so an
+    edit of one base retrains only that base's ablations (tests/test_workflows.py runs it)."""
+    stages = read_yaml((REPO / "dvc.yaml").read_text())["stages"]
+    ablation, variant = stages["ablation"], stages["variant"]["do"]
+    assert not [param for param in ablation["params"] if param.startswith(("models", "ablations"))]
+    assert "reports/variants/${item.model}.json" in ablation["deps"] and "--variant reports/variants/${item.model}.json" in ablation["cmd"]
+    assert variant["params"] == ["models", "ablations.models.${key}"] and "reports/variants/${key}.json" in variant["outs"][0]
+
+
+def test_the_model_stages_also_depend_on_what_the_entry_point_applies_before_them(tmp_path: Path) -> None:
+    package = tmp_path / "stages"
+    (package / "training").mkdir(parents=True)
+    (package / "__main__.py").write_text('MODEL_STAGES = ("a",)\n')
+    (package / "a.py").write_text("")
+    (package / "b.py").write_text("")
+    (package / "training" / "environment.py").write_text("import stages.c\n")
+    (package / "c.py").write_text("")
+    assert closure.module_closure("a", package) == ["a", "c", "training.environment"]
+    assert closure.module_closure("b", package) == ["b"]
+    assert set(closure.model_stages()) == {"train", "replica", "evaluate", "plot", "fingerprint"}
 
 
 def collapsed_edges(mermaid: str) -> set[tuple[str, str]]:

@@ -23,7 +23,7 @@ from stages.data.mnist import EXPECTED_SHAPES
 from stages.files import read_npz, write_npz
 from stages.params.training import TrainSettings, load_training
 from stages.training.history import metric_file
-from tests.conftest import REPO, project_env
+from tests.conftest import REPO, project_env, training_job
 
 
 def stage(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -76,16 +76,22 @@ def test_local_source_with_wrong_dtype_is_named(scratch: Path) -> None:
 
 
 def test_bad_params_are_reported_before_any_data_is_read(scratch: Path) -> None:
+    """A training stage reads only the params it declares: its model's problems and `train`'s stop it;
+    another model's typo is that model's stages' business, and `check` finds every one."""
     params = (scratch / "params.yaml").read_text()
-    params = params.replace("epochs: 20", "epochs: 0").replace("name: SGD", "name: SDG")
+    params = params.replace("epochs: 20", "epochs: 0").replace("name: SGD", "name: SDG").replace("name: Adam", "name: Adamm", 1)
     (scratch / "params.yaml").write_text(params)
     # No data exists here at all: the errors must come from the params alone.
     result = stage("train", "model1", "--data", "missing", "--model", "m.keras", "--log", "log", "--record", "run.json", cwd=scratch)
     assert result.returncode == 1
+    assert result.stdout.startswith("error: params.yaml: 2 problems:\n")
     assert "train.epochs: Input should be greater than or equal to 1, got 0" in result.stdout
-    assert "models.model3.optimizer.name: unknown Keras optimizer 'SDG'; did you mean 'SGD'?" in result.stdout
+    assert "models.model1.optimizer.name: unknown Keras optimizer 'Adamm'; did you mean 'Adam'?" in result.stdout
+    assert "model3" not in result.stdout
     result = stage("check", cwd=scratch)
     assert result.returncode == 1
+    assert "models.model3.optimizer.name: unknown Keras optimizer 'SDG'; did you mean 'SGD'?" in result.stdout
+    assert "models.model1.optimizer.name" in result.stdout and "train.epochs" in result.stdout
 
 
 def test_a_writer_killed_mid_write_leaves_the_previous_file(tmp_path: Path) -> None:
@@ -122,7 +128,7 @@ def test_diverging_training_stops_with_a_message_and_keeps_its_history(tmp_path:
     rng = np.random.default_rng(0)
     data = {"x": rng.random((280, 28, 28, 1), dtype=np.float32), "y": rng.integers(0, 10, 280)}
     with pytest.raises(TrainingDiverged, match=r"model1: the training loss became NaN at epoch 1;"):
-        fit(spec, TrainSettings(epochs=3, batch_size=140, seed=0), data, data, tmp_path / "log")
+        fit(training_job(spec, TrainSettings(epochs=3, batch_size=140, seed=0), tmp_path / "log"), data, data)
     assert (tmp_path / "log" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()[1].endswith("nan")
 
 

@@ -24,9 +24,10 @@ import yaml
 
 from stages.files import read_json
 from stages.params.training import TrainSettings, load_training
-from stages.training.backup import Backup, BackupCallback, run_key
+from stages.training.backup import Backup, run_key
+from stages.training.fit import EpochLog
 from stages.training.history import FIT_SUMMARY, read_history
-from tests.conftest import DATA, REPO, clone_project, dvc, edit_params, project_env, ran_stages
+from tests.conftest import DATA, NUMERICS, REPO, clone_project, dvc, edit_params, project_env, ran_stages, training_job
 
 EPOCHS = 6
 STATE = Path("checkpoints/model2/state.json")
@@ -122,10 +123,9 @@ def test_a_backup_restores_weights_optimizer_and_dropout_state(tmp_path: Path) -
     rng = np.random.default_rng(0)
     x, y = rng.random((64, 4), dtype=np.float32), rng.integers(0, 3, 64)
     model = tiny_model()
-    history: list[dict[str, float]] = []
-    seconds = [0.0, 0.0]
-    model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False, callbacks=[BackupCallback(Backup(tmp_path, "k"), history, seconds)])
-    assert len(history) == 2 and all(np.isfinite(entry["loss"]) for entry in history)
+    epoch_log = EpochLog("tiny", 2, len(y), Backup(tmp_path, "k"))
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False, callbacks=[epoch_log])
+    assert len(epoch_log.history) == 2 and all(np.isfinite(entry["loss"]) for entry in epoch_log.history)
 
     fresh = tiny_model()
     restored = Backup(tmp_path, "k").restore(fresh)
@@ -164,17 +164,18 @@ def test_the_key_changes_with_params_data_and_code(tmp_path: Path) -> None:
     data, code = tmp_path / "train.npz", tmp_path / "train.py"
     data.write_bytes(b"data")
     code.write_text("code")
-    key = run_key(spec, settings, [data, code])
-    assert run_key(spec, settings, [code, data]) == key
+    key = run_key(spec, settings, NUMERICS, [data, code])
+    assert run_key(spec, settings, NUMERICS, [code, data]) == key
     changed = dataclasses.replace(spec, optimizer=dataclasses.replace(spec.optimizer, arguments={**spec.optimizer.arguments, "learning_rate": 0.5}))
-    assert run_key(changed, settings, [data, code]) != key
-    assert run_key(dataclasses.replace(spec, precision="mixed_bfloat16"), settings, [data, code]) != key
-    assert run_key(spec, dataclasses.replace(settings, seed=1), [data, code]) != key
+    assert run_key(changed, settings, NUMERICS, [data, code]) != key
+    assert run_key(dataclasses.replace(spec, precision="mixed_bfloat16"), settings, NUMERICS, [data, code]) != key
+    assert run_key(spec, dataclasses.replace(settings, seed=1), NUMERICS, [data, code]) != key
+    assert run_key(spec, settings, NUMERICS.model_copy(update={"intra_op_threads": 1}), [data, code]) != key
     data.write_bytes(b"datA")
-    assert run_key(spec, settings, [data, code]) != key
+    assert run_key(spec, settings, NUMERICS, [data, code]) != key
     data.write_bytes(b"data")
     code.write_text("code ")
-    assert run_key(spec, settings, [data, code]) != key
+    assert run_key(spec, settings, NUMERICS, [data, code]) != key
 
 
 def test_a_run_killed_after_its_last_epoch_only_saves(tmp_path: Path) -> None:
@@ -185,9 +186,9 @@ def test_a_run_killed_after_its_last_epoch_only_saves(tmp_path: Path) -> None:
     settings = TrainSettings(epochs=2, batch_size=140, seed=0)
     rng = np.random.default_rng(0)
     data = {"x": rng.random((280, 28, 28, 1), dtype=np.float32), "y": rng.integers(0, 10, 280)}
-    first, _, _ = fit(spec, settings, data, data, tmp_path / "log", Backup(tmp_path / "backup", "k"))
+    first, _, _ = fit(training_job(spec, settings, tmp_path / "log"), data, data, Backup(tmp_path / "backup", "k"))
     assert read_json(tmp_path / "backup" / "state.json")["epochs_done"] == 2
-    again, summary, timing = fit(spec, settings, data, data, tmp_path / "log-again", Backup(tmp_path / "backup", "k"))
+    again, summary, timing = fit(training_job(spec, settings, tmp_path / "log-again"), data, data, Backup(tmp_path / "backup", "k"))
     assert timing["resumed_after_epoch"] == 2 and summary["epochs"] == 2
     assert read_history(tmp_path / "log-again") == read_history(tmp_path / "log")
     for trained_weights, restored_weights in zip(first.get_weights(), again.get_weights(), strict=True):
@@ -201,11 +202,11 @@ def test_a_corrupt_backup_gives_one_line_and_a_fresh_start(tmp_path: Path, caplo
     settings = TrainSettings(epochs=2, batch_size=140, seed=0)
     rng = np.random.default_rng(0)
     data = {"x": rng.random((280, 28, 28, 1), dtype=np.float32), "y": rng.integers(0, 10, 280)}
-    first, _, _ = fit(spec, settings, data, data, tmp_path / "log", Backup(tmp_path / "backup", "k"))
+    first, _, _ = fit(training_job(spec, settings, tmp_path / "log"), data, data, Backup(tmp_path / "backup", "k"))
     weights = tmp_path / "backup" / read_json(tmp_path / "backup" / "state.json")["weights"]
     weights.write_bytes(weights.read_bytes()[:1000])  # truncated, as by a full disk
     with caplog.at_level("WARNING"):
-        again, summary, timing = fit(spec, settings, data, data, tmp_path / "log-again", Backup(tmp_path / "backup", "k"))
+        again, summary, timing = fit(training_job(spec, settings, tmp_path / "log-again"), data, data, Backup(tmp_path / "backup", "k"))
     warnings = [record for record in caplog.records if record.levelname == "WARNING"]
     assert len(warnings) == 1 and "\n" not in warnings[0].getMessage() and warnings[0].exc_info is None
     assert warnings[0].getMessage().startswith(f"{weights}: unreadable backup (") and "starting from epoch 1" in warnings[0].getMessage()

@@ -360,4 +360,7 @@ def bf16_problems(document: Mapping[str, Any], params: TrainingParams) -> list[P
     problem = bf16_problem(numerics)
     if problem is None:
         return []
-    return [(f"{path}.precision", problem) for path, spec in params.specs().items() if spec.precision == "mixed_bfloat16"]
+    declared = {f"models.{name}": params.spec(name) for name in params.models}
+    # An ablation whose base is missing has its own problem already.
+    declared |= {f"ablations.models.{name}": params.spec(name) for name, variant in params.ablations.models.items() if variant.base in params.models}
+    return [(f"{path}.precision", problem) for path, spec in declared.items() if spec.precision == "mixed_bfloat16"]

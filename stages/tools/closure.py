@@ -59,7 +59,10 @@ def _imported(module: str, package_dir: Path) -> set[str]:
 
 def model_stages(package_dir: Path = PACKAGE_DIR) -> tuple[str, ...]:
     """The `MODEL_STAGES` tuple of `stages/__main__.py`, read without importing it."""
-    tree = ast.parse(module_file("__main__", package_dir).read_text(encoding="utf-8"))
+    entry = module_file("__main__", package_dir)
+    if not entry.is_file():
+        return ()
+    tree = ast.parse(entry.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and any(isinstance(target, ast.Name) and target.id == "MODEL_STAGES" for target in node.targets):
             return tuple(ast.literal_eval(node.value))

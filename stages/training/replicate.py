@@ -17,8 +17,8 @@ import numpy as np
 
 from stages.files import write_json
 from stages.training.fit import TrainingJob, run
-from stages.training.history import FIT_SUMMARY, read_history
-from stages.training.scoring import evaluate, write_predictions
+from stages.training.history import FIT_SUMMARY, read_history, write_predictions
+from stages.training.scoring import evaluate
 
 logger = logging.getLogger(__name__)
 

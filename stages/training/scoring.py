@@ -8,13 +8,10 @@ which keep no model and score it as soon as it is trained.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
-
-from stages.files import write_text
 
 NUM_CLASSES = 10
 
@@ -56,18 +53,3 @@ def evaluate(
         "test_images": int(len(test["y"])),
     }
     return metrics, predictions
-
-
-def write_predictions(path: Path | str, predicted: np.ndarray) -> None:
-    """Predicted classes (0-9) of the test images, in order, as one line of digits (10 KB for 10,000)."""
-    values = np.asarray(predicted)
-    if values.size and (values.min() < 0 or values.max() > 9):
-        raise ValueError(f"{path}: predicted classes must be digits 0-9")
-    write_text(path, "".join(str(int(value)) for value in values) + "\n")
-
-
-def read_predictions(path: Path | str) -> np.ndarray:
-    text = Path(path).read_text(encoding="utf-8").strip()
-    if not text.isdigit():
-        raise ValueError(f"{path}: expected one line of digits 0-9")
-    return np.frombuffer(text.encode("ascii"), dtype=np.uint8) - ord("0")
