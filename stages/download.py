@@ -1,7 +1,7 @@
 """Download stage: MNIST into one verified `.npz` under `data/raw/`, with a provenance record.
 
 Run: `python -m stages download --out data/raw/mnist.npz --provenance data/raw/provenance.json`.
-Sources and an optional local file come from `params.yaml: download`; see `stages.mnist`.
+Sources and an optional local file come from `params.yaml: download`; see `stages.data.mnist`.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ import psutil
 import pytest
 import yaml
 
-from tests.conftest import clone_project, dvc, edit_params, git, project_env, ran_stages, run
+from stages.params.base import read_yaml
+from tests.conftest import REPO, clone_project, dvc, edit_params, git, project_env, ran_stages, run
 from tests.test_remote import ACCESS_KEY, S3Server, add_remote, free_port
 
 TARGETS = ["evaluate@model1", "replica@model1-1"]
@@ -231,3 +232,16 @@ def test_the_makespan_simulation_takes_ready_stages_in_submission_order() -> Non
     # Submitted before b, c and d, `long` starts first: 1-10 on one worker, b, c, d, e (1-10) on the other.
     assert makespan([*stages[:1], Stage("long", 9, ("a",)), *stages[1:]], 2) == 10
     assert makespan([*stages, Stage("long", 9, ("a",))], 2) == 14  # submitted last: it waits for a worker until 5
+
+
+def test_the_local_cluster_starts_as_many_workers_as_the_pinned_threads_leave_cores_for(tmp_path: Path) -> None:
+    from stages.tools.cluster import ClusterError, default_workers
+
+    params = read_yaml((REPO / "params.yaml").read_text())
+    threads = params["numerics"]["intra_op_threads"]
+    assert default_workers(REPO / "params.yaml", 8 * threads) == 8
+    assert default_workers(REPO / "params.yaml", threads + 1) == 1 and default_workers(REPO / "params.yaml", 1) == 1
+    params["numerics"]["intra_op_threads"] = 0
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ClusterError, match="numerics.intra_op_threads"):
+        default_workers(tmp_path / "params.yaml", 8)

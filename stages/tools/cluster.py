@@ -9,7 +9,7 @@ fresh clone on the worker: code from git at this commit, cached inputs from the 
 stage finishes, its uncached outputs and `dvc.lock` entry are written here and its cached outputs
 pulled, so DVC stays the record: afterwards `dvc status` is clean and `dvc repro` has nothing to do.
 
-    python -m stages.tools.cluster                          # a local cluster of 2 workers
+    python -m stages.tools.cluster                          # a local cluster of cores // numerics threads workers
     python -m stages.tools.cluster --workers 4 replica      # 4 local workers, the replica stages
     python -m stages.tools.cluster --scheduler tcp://host:8786 --git-url git@host:me/mnist-cnn-dvc.git
 
@@ -39,6 +39,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from stages.params.base import ParamsError, load
+from stages.params.numerics import NumericsSection
 from stages.tools import cluster_task
 
 LOCAL_REMOTE = "driver-cache"
@@ -210,7 +212,7 @@ def settings(root: Path, local: bool, git_url: str | None, remote_name: str | No
     remote_url = None
     if remote_name is None:
         if not local:
-            raise ClusterError("no DVC remote: workers on other machines get the data through one (README, 'Share runs'); add one or pass --remote")
+            raise ClusterError("no DVC remote: workers on other machines get the data through one (README, 'Share results'); add one or pass --remote")
         # One machine and no remote: the workers use this workspace's cache as their remote (same layout).
         remote_name, remote_url = LOCAL_REMOTE, str(root / ".dvc" / "cache")
     local_file = root / ".dvc" / "config.local"
@@ -302,11 +304,21 @@ def _lock_stages(lock_text: str) -> dict:
     return (parse_yaml(lock_text, "dvc.lock") or {}).get("stages") or {}
 
 
+def default_workers(params_file: Path, cores: int) -> int:
+    """As many stages at once as the pinned threads leave cores for: each stage uses
+    `numerics.intra_op_threads` of them (at least one worker)."""
+    try:
+        threads = load(NumericsSection, params_file).numerics.intra_op_threads
+    except ParamsError as error:
+        raise ClusterError(str(error)) from error
+    return max(1, cores // threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stages.tools.cluster", description=__doc__.splitlines()[0])
     parser.add_argument("targets", nargs="*", help="stages or dvc.yaml entries, as for `dvc repro` (default: all)")
     parser.add_argument("--scheduler", help="a running scheduler's address, e.g. tcp://host:8786 (default: start a local cluster)")
-    parser.add_argument("--workers", type=int, default=2, help="local cluster size (default 2)")
+    parser.add_argument("--workers", type=int, help="local cluster size (default: this machine's cores // params.yaml numerics.intra_op_threads)")
     parser.add_argument("--git-url", help="where workers clone the code (default: this repository locally, `origin` otherwise)")
     parser.add_argument("--remote", help="the DVC remote the workers use (default: the project's default remote)")
     parser.add_argument("--retries", type=int, default=0, help="times a failed stage is run again (default 0; a task whose worker dies always runs again)")
@@ -319,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no dvc.yaml in {root}: run this from the project's root", file=sys.stderr)
         return 1
     try:
-        return run(root, args.targets, args.scheduler, args.workers, args.git_url, args.remote, args.retries, args.timeout)
+        workers = args.workers or default_workers(root / "params.yaml", os.cpu_count() or 1)
+        return run(root, args.targets, args.scheduler, workers, args.git_url, args.remote, args.retries, args.timeout)
     except ClusterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
