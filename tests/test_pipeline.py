@@ -21,7 +21,14 @@ from stages.params.base import read_yaml
 from tests.conftest import ABLATIONS, DATA, MODELS, SLICE, clone_project, dvc, local_project
 
 REPLICAS = {*(f"replica@{model}-1" for model in MODELS), *(f"ablation@{name}-{seed}" for name in ABLATIONS for seed in (0, 1))}
-STAGES = {"download", "prepare", *(f"{stage}@{model}" for stage in ("train", "evaluate", "plot") for model in MODELS), *REPLICAS, "report"}
+STAGES = {
+    "download",
+    "prepare",
+    *(f"{stage}@{model}" for stage in ("train", "evaluate", "plot") for model in MODELS),
+    *(f"variant@{name}" for name in ABLATIONS),
+    *REPLICAS,
+    "report",
+}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -30,7 +37,7 @@ def test_every_stage_ran_and_is_locked(pipeline_run: Path) -> None:
     assert set(lock["stages"]) == STAGES
     for name in MODELS:
         assert lock["stages"][f"train@{name}"]["params"]["params.yaml"]["train.epochs"] == 1
-        assert set(lock["stages"][f"train@{name}"]["params"]["params.yaml"]) == {"train.epochs", "train.batch_size", "train.seed", f"models.{name}"}
+        assert set(lock["stages"][f"train@{name}"]["params"]["params.yaml"]) == {"train.epochs", "train.batch_size", "train.seed", f"models.{name}", "numerics"}
 
 
 def test_replicas_differ_from_the_main_run_only_in_the_seed(pipeline_run: Path) -> None:
@@ -44,7 +51,7 @@ def test_replicas_differ_from_the_main_run_only_in_the_seed(pipeline_run: Path) 
         assert {key: value for key, value in fit.items() if key not in ("seed", "train_seconds", "epoch_seconds")} == {
             key: value for key, value in main_fit.items() if key not in ("seed", "train_seconds", "epoch_seconds")
         }
-        assert set(lock["stages"][f"replica@{name}-1"]["params"]["params.yaml"]) == {"train.epochs", "train.batch_size", f"models.{name}"}
+        assert set(lock["stages"][f"replica@{name}-1"]["params"]["params.yaml"]) == {"train.epochs", "train.batch_size", f"models.{name}", "numerics"}
         assert sorted(path.name for path in (pipeline_run / "models").glob("*.keras")) == [f"{model}.keras" for model in MODELS]
         # The replica's metrics agree with its own predictions, which differ from the main run's.
         predicted = np.frombuffer((replica / "predictions.txt").read_text().strip().encode(), dtype=np.uint8) - ord("0")
@@ -185,11 +192,11 @@ def test_dag_shows_every_stage(pipeline_run: Path) -> None:
 def test_params_typo_fails_before_training(tmp_path: Path, prepared_slice: Path) -> None:
     project = clone_project(prepared_slice, tmp_path / "project", *DATA)
     params = read_yaml((project / "params.yaml").read_text())
-    params["models"]["model3"]["layers"][1]["Conv2D"]["filters"] = "64"
+    params["models"]["model1"]["layers"][1]["Conv2D"]["filters"] = "64"
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = dvc("repro", "train@model1", cwd=project, check=False)
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert "models.model3.layers[1].Conv2D.filters: expected an integer, got '64'" in output
+    assert "models.model1.layers[1].Conv2D.filters: expected an integer, got '64'" in output
     assert "epoch 1/" not in output
     assert not (project / "models/model1.keras").exists()

@@ -1,0 +1,174 @@
+"""Portability: does this CPU compute the committed bytes, and how far apart are the bytes where not?
+
+Run from the repository root, with `data/raw/mnist.npz` present (`dvc repro download`):
+
+    python -m benchmarks.portability              # this machine's rows, appended to reports/benchmarks/portability.{json,md}
+    python -m benchmarks.portability --distance   # also one full epoch per model, pinned against native oneDNN
+
+For each setting below it runs `python -m stages fingerprint` (each declared model 20 batches from
+seed 0, digests of weights and predictions) in a scratch copy of `params.yaml` whose `numerics` is
+that setting, so that the setting is applied before TensorFlow starts, as in the stages. The pinned
+setting's digests are compared with the committed `reports/fingerprint.json`; every setting's are
+kept so that another CPU's rows can be compared with these. `--distance` trains one full epoch
+(429 batches) of every model under the pinned and the native setting and reports, per model, the
+largest relative weight difference (over the weight tensors, max |a - b| / max |a|), the relative
+L2 difference of all weights and the relative difference of the epoch's training loss: what a CPU that cannot give the pinned bytes should expect.
+Rows of machines this command did not run on (the probe's, `../shared/probes/README.md`) are kept
+as they are in the JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from stages.files import read_json, read_npz, write_json, write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "reports" / "benchmarks" / "portability"
+EXPECTED = ROOT / "reports" / "fingerprint.json"
+# (label, numerics): the pinned setting first, then those the probe compared.
+SETTINGS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("pinned: oneDNN on, ISA AVX2, 2 threads", {"intra_op_threads": 2, "inter_op_threads": 2, "onednn": True, "onednn_isa": "AVX2"}),
+    ("oneDNN on, ISA AVX2, 1 thread", {"intra_op_threads": 1, "inter_op_threads": 1, "onednn": True, "onednn_isa": "AVX2"}),
+    ("oneDNN off, ISA cap AVX2, 2 threads", {"intra_op_threads": 2, "inter_op_threads": 2, "onednn": False, "onednn_isa": "AVX2"}),
+    ("oneDNN off, no cap, 2 threads", {"intra_op_threads": 2, "inter_op_threads": 2, "onednn": False, "onednn_isa": "native"}),
+    ("native: oneDNN on, no cap, 2 threads", {"intra_op_threads": 2, "inter_op_threads": 2, "onednn": True, "onednn_isa": "native"}),
+)
+
+
+def caches() -> str:
+    """This CPU's caches per core, as Linux lists them (L1d 48K, L2 1024K, ...)."""
+    found = []
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            level, kind, size = ((index / name).read_text().strip() for name in ("level", "type", "size"))
+        except OSError:
+            continue
+        found.append(f"L{level}{ {'Data': 'd', 'Instruction': 'i'}.get(kind, '') } {size}")
+    return ", ".join(found) or "unknown"
+
+
+def fingerprint(numerics: dict[str, Any], steps: int, raw: Path, weights: Path | None = None) -> dict[str, Any]:
+    """`python -m stages fingerprint` under `numerics`, in a scratch copy of params.yaml; its JSON result."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["numerics"] = numerics
+    with tempfile.TemporaryDirectory() as scratch:
+        Path(scratch, "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        out = Path(scratch, "result.json")
+        command = [sys.executable, "-m", "stages", "fingerprint", "--raw", str(raw.resolve()), "--steps", str(steps), "--out", str(out)]
+        command += ["--update", "--expected", str(Path(scratch, "expected.json"))]
+        if weights is not None:
+            command += ["--weights", str(weights)]
+        subprocess.run(command, cwd=scratch, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True, capture_output=True, text=True)
+        return read_json(out)
+
+
+def distance(first: Path, second: Path) -> dict[str, float]:
+    """How far apart two models' weights are: the largest relative difference over the weight tensors
+    (max |a - b| / max |a|), and over all weights at once (||a - b|| / ||a||)."""
+    a, b = read_npz(first), read_npz(second)
+    largest = max(float(np.max(np.abs(a[key] - b[key])) / max(float(np.max(np.abs(a[key]))), 1e-30)) for key in a)
+    flat_a, flat_b = (np.concatenate([arrays[key].ravel() for key in sorted(arrays)]) for arrays in (a, b))
+    return {"weights_largest": largest, "weights_overall": float(np.linalg.norm(flat_a - flat_b) / np.linalg.norm(flat_a))}
+
+
+def markdown(rows: list[dict[str, Any]], expected: dict[str, Any]) -> str:
+    models = list(expected["models"])
+    lines = [
+        "# Portability: the same bytes on another CPU?",
+        "",
+        "`python -m stages fingerprint` trains each declared model 20 batches (batch 140, seed 0, float32, the first 2,800",
+        "training images) and digests its weights and its predictions on 1,000 images. Same machine, same settings: the",
+        "same digests, run after run. Each row below is one CPU under one setting; a row whose digests equal the pinned",
+        "row of another CPU says that setting gives the same bytes on both. Rows are added by `python -m benchmarks.portability`",
+        "(the probe's rows come from `../shared/probes/README.md`, the same procedure written before the fingerprint command).",
+        "",
+        "Digests shown: the first 8 hex digits of the weights' MD5 (predictions agree with weights in every row here).",
+        "",
+        "| CPU | caches per core | setting | " + " | ".join(models) + " | pinned digests match the committed ones |",
+        "|---|---|---|" + "---|" * len(models) + "---|",
+    ]
+    for row in rows:
+        digests = " | ".join(row["models"].get(name, {}).get("weights", "-")[:8] for name in models)
+        match = ""
+        if row["numerics"] == expected["environment"]["numerics"]:
+            committed = {name: {key: expected["models"][name][key] for key in ("weights", "predictions")} for name in models}
+            match = "yes" if all(row["models"].get(name) == committed[name] for name in models) else "**no**"
+        lines.append(f"| {row['cpu']} ({row['flags']}) | {row['caches']} | {row['setting']} | {digests} | {match} |")
+    distances = [row for row in rows if row.get("distance")]
+    if distances:
+        lines += [
+            "",
+            "## How far apart other kernels are after one epoch",
+            "",
+            "One full epoch (429 batches, 60,000 images) of every model under the pinned setting and under native oneDNN",
+            "(`--distance`) on the same CPU: the largest relative weight difference in a tensor (max |a - b| / max |a|), the",
+            "relative L2 difference of all weights, and the relative difference of the epoch's mean training loss. This is what",
+            "a CPU that cannot give the pinned bytes should expect after one epoch (the train stage's line for such a CPU quotes",
+            "it): rounding differences grow through training, so the weights follow another path while the loss agrees closely.",
+            "",
+            "| CPU | model | weights, largest relative difference in a tensor | all weights, relative L2 difference | training loss, relative difference |",
+            "|---|---|--:|--:|--:|",
+        ]
+        for row in distances:
+            lines += [
+                f"| {row['cpu']} | {name} | {value['weights_largest']:.1e} | {value['weights_overall']:.1e} | {value['loss']:.1e} |"
+                for name, value in row["distance"].items()
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.portability")
+    parser.add_argument("--raw", type=Path, default=ROOT / "data/raw/mnist.npz")
+    parser.add_argument("--distance", action="store_true", help="also one full epoch per model, pinned against native oneDNN")
+    parser.add_argument("--out", type=Path, default=REPORT)
+    args = parser.parse_args(argv)
+
+    expected = read_json(EXPECTED)
+    report = read_json(args.out.with_suffix(".json")) if args.out.with_suffix(".json").exists() else {"rows": []}
+    added = []
+    for label, numerics in SETTINGS:
+        result = fingerprint(numerics, 20, args.raw)
+        environment = result["environment"]
+        row = {
+            "cpu": environment["cpu"],
+            "flags": ", ".join(environment["cpu_flags"]),
+            "cores": environment["cpu_count"],
+            "caches": caches(),
+            "setting": label,
+            "numerics": numerics,
+            "packages": environment["packages"],
+            "models": {name: {key: value[key] for key in ("weights", "predictions")} for name, value in result["models"].items()},
+        }
+        added.append(row)
+        print(label, flush=True)
+    if args.distance:
+        with tempfile.TemporaryDirectory() as scratch:
+            pinned = fingerprint(SETTINGS[0][1], 429, args.raw, Path(scratch, "pinned"))
+            native = fingerprint(SETTINGS[-1][1], 429, args.raw, Path(scratch, "native"))
+            added[0]["distance"] = {
+                name: {
+                    **distance(Path(scratch, "pinned", f"{name}.npz"), Path(scratch, "native", f"{name}.npz")),
+                    "loss": abs(pinned["models"][name]["loss"] - native["models"][name]["loss"]) / abs(pinned["models"][name]["loss"]),
+                }
+                for name in pinned["models"]
+            }
+    replaced = {(row["cpu"], row["caches"], row["setting"]) for row in added}
+    report["rows"] = [row for row in report["rows"] if (row["cpu"], row["caches"], row["setting"]) not in replaced]
+    report["rows"] += added
+    write_json(args.out.with_suffix(".json"), report)
+    write_text(args.out.with_suffix(".md"), markdown(report["rows"], expected))
+
+
+if __name__ == "__main__":
+    main()
