@@ -3,6 +3,7 @@ run record, and the one-line warnings for bf16 models without bf16 and for CPUs 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -80,8 +81,18 @@ def test_the_cpu_is_read_once_from_cpuinfo_or_left_unknown(tmp_path: Path) -> No
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu avx2 fma\n\nprocessor\t: 1\nmodel name\t: Test CPU\nflags\t\t: fpu avx2 fma\n")
     assert read_cpu(cpuinfo).model == "Test CPU" and read_cpu(cpuinfo).flags == {"fpu", "avx2", "fma"}
-    missing = read_cpu(tmp_path / "absent")
+    missing = read_cpu(tmp_path / "absent", system="Windows")
     assert missing.flags == frozenset() and missing.model  # platform's answer, or "unknown"
+    answers = {
+        "machdep.cpu.brand_string": "Intel(R) Core(TM) i9-9980HK CPU @ 2.40GHz",
+        "machdep.cpu.features": "FPU SSE4.1 SSE4.2 AVX1.0 FMA",
+        "machdep.cpu.leaf7_features": "BMI1 AVX2 BMI2",
+    }
+    mac = read_cpu(tmp_path / "absent", system="Darwin", sysctl=lambda name: answers.get(name, ""))
+    assert mac.model == "Intel(R) Core(TM) i9-9980HK CPU @ 2.40GHz" and {"sse4_1", "avx", "fma", "avx2"} <= mac.flags
+    assert isa_runs("AVX2", dataclasses.replace(mac, machine="x86_64")) and not isa_runs("AVX512_CORE", dataclasses.replace(mac, machine="x86_64"))
+    apple = read_cpu(tmp_path / "absent", system="Darwin", sysctl=lambda name: "Apple M3" if name == "machdep.cpu.brand_string" else "")
+    assert apple.model == "Apple M3" and apple.flags == frozenset()
 
 
 def test_the_record_names_versions_platform_cpu_features_and_numerics() -> None:

@@ -95,6 +95,15 @@ def test_prepare_setting_makes_everything_that_reads_the_data_stale(clone: Path)
 TRAINING = per_model("train", *MODELS) | {f"replica@{model}-1" for model in MODELS} | {f"ablation@{name}-{seed}" for name in ABLATIONS for seed in (0, 1)}
 
 
+def test_editing_a_base_model_retrains_its_own_ablations_and_not_the_other_bases(clone: Path) -> None:
+    """Model 2's dropout is kept by its Adam ablation: model2_adam's expanded declaration changes, model4_glorot's does not."""
+    layers = read_yaml((clone / "params.yaml").read_text())["models"]["model2"]["layers"]
+    assert layers[3] == {"Dropout": {"rate": 0.25}}
+    set_param(clone, "models.model2.layers", [*layers[:3], {"Dropout": {"rate": 0.3}}, *layers[4:]])
+    assert ran_stages(dvc("repro", *per_model("variant", *ABLATIONS), cwd=clone).stdout) == per_model("variant", *ABLATIONS)
+    assert stale(clone) == {"train@model2", "replica@model2-1", "ablation@model2_adam-0", "ablation@model2_adam-1", "report"}
+
+
 def test_report_code_and_report_schema_edits_leave_every_training_stage_up_to_date(clone: Path) -> None:
     for module in ("stages/report.py", "stages/params/report.py", *(f"stages/reporting/{name}.py" for name in ("claims", "stats", "narrative", "summary"))):
         path = clone / module
@@ -124,7 +133,8 @@ def test_editing_plot_code_reruns_the_plots(clone: Path) -> None:
 def test_one_model_change_reruns_that_model_and_branches_compare_it(clone: Path, tmp_path: Path) -> None:
     git("checkout", "-q", "-b", "slow-adam", cwd=clone)
     set_param(clone, "models.model1.optimizer.learning_rate", 0.0001)
-    assert ran_stages(dvc("repro", cwd=clone).stdout) == main_and_replicas("model1") | {"report"}
+    # The variant stages read every model, rerun in a second and, model1 being no ablation's base, rewrite nothing.
+    assert ran_stages(dvc("repro", cwd=clone).stdout) == main_and_replicas("model1") | per_model("variant", *ABLATIONS) | {"report"}
     git("commit", "-qam", "model1: Adam learning rate 0.0001", cwd=clone)
 
     diff = json.loads(dvc("metrics", "diff", "main", "--all", "--json", cwd=clone).stdout)
