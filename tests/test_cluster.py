@@ -182,6 +182,14 @@ def test_pending_stages_run_on_two_workers_as_a_serial_repro_would(serial: Path,
     assert model in server.digests()
 
 
+def command_line(process: psutil.Process) -> str:
+    """A process's command line, or "" for one that ended (or is a zombie) since it was listed."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def test_a_worker_killed_in_the_middle_of_a_stage_loses_nothing(serial: Path, server: S3Server, cluster: Cluster, workflow_base: Path) -> None:
     project = prepare_clone(workflow_base, cluster.root / "driver", server)
     driver = start_driver(project, cluster)
@@ -190,7 +198,7 @@ def test_a_worker_killed_in_the_middle_of_a_stage_loses_nothing(serial: Path, se
     while victim is None and time.monotonic() < deadline and driver.poll() is None:
         for name, worker in cluster.workers.items():
             children = psutil.Process(worker.pid).children(recursive=True)
-            training = [child for child in children if "stages" in " ".join(child.cmdline()) and "train" in " ".join(child.cmdline())]
+            training = [child for child in children if {"stages", "train"} <= set(command_line(child).split())]
             if training and time.time() - training[0].create_time() > 3:  # in the middle of training, not at its start
                 victim, stage_processes = name, children
         time.sleep(0.2)

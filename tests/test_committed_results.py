@@ -47,10 +47,32 @@ def retrained(stage: str) -> bool:
     return "numerics" in json.loads(declared_runs()[stage].read_text())["environment"]
 
 
+def changed(entries: list) -> bool:
+    """Whether `dvc status` says a stage's command, code, params or committed outputs changed; missing
+    data and models (a fresh clone without the DVC cache: "deleted", "not in cache") are not a change."""
+    for entry in entries:
+        if entry == "changed command":
+            return True
+        if isinstance(entry, dict):
+            deps = entry.get("changed deps", {})
+            outs = entry.get("changed outs", {})
+            if any(isinstance(change, dict) or change != "deleted" for change in deps.values()) or "modified" in outs.values():
+                return True
+    return False
+
+
 @pytest.fixture(scope="module")
 def stale() -> set[str]:
-    """The stages `dvc status` names on this checkout (deps or params changed; outputs not checked out are not its business here)."""
-    return set(json.loads(dvc("status", "--json", cwd=REPO).stdout or "{}"))
+    """The stages `dvc status` names as changed on this checkout (see `changed`)."""
+    return {stage for stage, entries in json.loads(dvc("status", "--json", cwd=REPO).stdout or "{}").items() if changed(entries)}
+
+
+def test_changed_ignores_missing_data_and_sees_code_params_and_outputs() -> None:
+    missing = [{"changed deps": {"data/prepared/train.npz": "deleted"}}, {"changed outs": {"models/model1.keras": "not in cache"}}]
+    assert not changed(missing)
+    assert changed([{"changed deps": {"data/prepared/train.npz": "deleted", "stages/fit.py": "modified"}}])
+    assert changed([{"changed deps": {"params.yaml": {"numerics": "new"}}}])
+    assert changed([{"changed outs": {"reports/training/model1": "modified"}}]) and changed(["changed command"])
 
 
 def test_retrained_runs_are_current_and_earlier_ones_are_named_stale(stale: set[str]) -> None:
