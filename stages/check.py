@@ -27,9 +27,9 @@ logger = logging.getLogger(__name__)
 def document_problems(document: Mapping[str, Any], model_check: ModelCheck | None = model_problems) -> tuple[TrainingParams | None, list[Problem]]:
     """Every problem of a parsed params file, data, training and report alike, and the training params if they validate."""
     problems: list[Problem] = []
-    # The data sections have defaults; `numerics` must be there, since the bytes depend on it.
-    data = {name: document[name] for name in DataParams.model_fields if name in document}
-    for schema, sections in ((DataParams, data), (NumericsSection, {"numerics": document.get("numerics")})):
+    # The data sections have defaults; `numerics` has none (the bytes depend on it): "missing".
+    for schema in (DataParams, NumericsSection):
+        sections = {name: document[name] for name in schema.model_fields if name in document}
         try:
             schema.model_validate(sections)
         except pydantic.ValidationError as error:

@@ -12,7 +12,7 @@ from stages.check import document_problems
 from stages.params.base import ParamsError, load, read_yaml
 from stages.params.data import DataParams
 from stages.params.report import load_report
-from stages.params.training import load_training
+from stages.params.training import load_model_run, load_training
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -153,3 +153,26 @@ def test_a_renamed_model_fails_the_claims_check(raw: dict) -> None:
 def test_unknown_report_rule_is_named(raw: dict) -> None:
     raw["report"]["overfit_ratio"] = 2.0
     assert problems(raw) == {"report.overfit_ratio": "unknown key"}
+
+
+def test_a_bf16_model_the_pinned_numerics_cannot_run_is_a_params_problem(tmp_path: Path, raw: dict) -> None:
+    """oneDNN on with its ISA capped at AVX2 has no bf16 convolution (TensorFlow would abort): the check
+    and the training stage's own loading name the model's precision, before any data is read."""
+    raw["models"]["model1"]["precision"] = "mixed_bfloat16"
+    raw["ablations"]["models"]["model2_adam"] = {"base": "model2", "precision": "mixed_bfloat16"}
+    found = problems(raw)
+    assert set(found) == {"models.model1.precision", "ablations.models.model2_adam.precision"}
+    assert found["models.model1.precision"].startswith("mixed_bfloat16 cannot run with numerics.onednn true and numerics.onednn_isa AVX2")
+    with pytest.raises(ParamsError) as caught:
+        load_model_run("model1", write(tmp_path, raw))
+    assert [path for path, _ in caught.value.problems] == ["models.model1.precision"]
+    raw["numerics"]["onednn_isa"] = "AVX512_CORE"  # oneDNN emulates bf16 there: allowed, with the warning at run time
+    assert problems(raw) == {}
+    assert load_model_run("model1", write(tmp_path, raw)).spec.precision == "mixed_bfloat16"
+
+
+def test_the_numerics_section_is_required_and_checked(raw: dict) -> None:
+    del raw["numerics"]
+    assert problems(raw) == {"numerics": "missing"}
+    raw["numerics"] = {"intra_op_threads": 0, "inter_op_threads": 2, "onednn": "yes", "onednn_isa": "AVX3"}
+    assert set(problems(raw)) == {"numerics.intra_op_threads", "numerics.onednn", "numerics.onednn_isa"}
