@@ -5,8 +5,10 @@ training images of MNIST, with the pinned numerics (`params.yaml: numerics`, app
 TensorFlow starts) and the train stage's own builder and batch pipeline, then prints per model the
 MD5 of its weights (in `get_weights` order) and of its predictions on 1,000 images, with the
 machine it ran on. The expected digests are committed in `reports/fingerprint.json`; a digest that
-differs is an error naming the model, the CPU and the settings. Equal digests mean this CPU gives
-the committed bytes: a `dvc repro` here rewrites no committed result.
+differs is an error naming the model, the CPU and the settings. Equal digests say this CPU runs
+the same kernels in the same order as the reference on these batches, every model's layers and
+optimizer included; they are evidence for, not proof of, equal bytes after a full run (a stage's
+own `dvc repro -f -s` is that proof).
 
     python -m stages fingerprint                        # compare with reports/fingerprint.json
     python -m stages fingerprint --update               # write this machine's digests there
@@ -92,6 +94,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--models", help="comma-separated models and ablations (default: every one declared)")
     args = parser.parse_args(argv)
 
+    if args.steps < 1:
+        raise StageError(f"--steps must be at least 1, got {args.steps}")
     params = load_training()
     numerics = load(NumericsSection).numerics
     names = args.models.split(",") if args.models else [*params.models, *params.ablations.models]
@@ -131,4 +135,4 @@ def main(argv: list[str]) -> None:
             f"Here: {cpu.model} ({cpu.machine}), {numerics.describe()}. A `dvc repro` here gives results that differ from the "
             "committed ones (how far: reports/benchmarks/portability.md)."
         )
-    logger.info("every digest matches %s: this machine gives the committed bytes", args.expected)
+    logger.info("every digest matches %s: this machine computes the committed bytes on these batches", args.expected)

@@ -28,7 +28,7 @@ def test_this_machine_gives_the_committed_digests(raw_mnist: Path) -> None:
     committed = json.loads(COMMITTED.read_text())
     for name, digests in committed["models"].items():
         assert f"{name:<14s} weights {digests['weights']}  predictions {digests['predictions']}" in result.stdout
-    assert result.stdout.rstrip().endswith("every digest matches reports/fingerprint.json: this machine gives the committed bytes")
+    assert result.stdout.rstrip().endswith("every digest matches reports/fingerprint.json: this machine computes the committed bytes on these batches")
 
 
 def test_a_changed_digest_fails_naming_the_model_the_cpu_and_the_settings(raw_mnist: Path, tmp_path: Path) -> None:
