@@ -2,10 +2,10 @@
 
 Run from the repository root, with the prepared data present (`dvc repro prepare`):
 
-    python -m benchmarks.bf16_emulation                          # this CPU as it is
-    ONEDNN_MAX_CPU_ISA=AVX2 python -m benchmarks.bf16_emulation  # a bf16 CPU capped below bf16
+    python -m benchmarks.bf16_emulation    # under params.yaml: numerics, every model (or --models ...)
+    (set params.yaml numerics.onednn_isa: AVX512_CORE to cap a bf16 CPU below bf16; AVX2 cannot run bf16 with oneDNN on)
 
-For each model declared `mixed_bfloat16` it builds the model twice with the same seed, once per
+For each model it builds the model twice with the same seed, once per
 precision, and times whole training epochs of `--images` images through the train stage's own
 `tf.data` path, interleaved epoch by epoch after a warm-up, so the machine's noise falls on both.
 Writes `reports/benchmarks/bf16_emulation.{json,md}` (medians, spread, ratio); the train stage's
@@ -19,16 +19,17 @@ import dataclasses
 import statistics
 from pathlib import Path
 
-import keras
-
 from benchmarks.machine import describe
 from stages.files import read_npz, write_json, write_text
+from stages.params.base import load
+from stages.params.numerics import NumericsSection, bf16_problem
 from stages.params.training import load_training
-from stages.training.environment import bf16_native, isa_cap
-from stages.training.fit import EpochLog, prepare_model, steps_per_epoch, training_batches
+from stages.training.environment import apply_numerics, apply_threads, bf16_native, read_cpu
 
 
-def _epoch(model: keras.Model, x, y, batch_size: int, seed: int, epoch: int) -> float:
+def _epoch(model, x, y, batch_size: int, seed: int, epoch: int) -> float:
+    from stages.training.fit import EpochLog, steps_per_epoch, training_batches
+
     timer = EpochLog(model.name, epoch + 1, len(y))
     batches = training_batches(x, y, batch_size, seed, epoch, epoch + 1)
     model.fit(batches, steps_per_epoch=steps_per_epoch(len(y), batch_size), epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0, callbacks=[timer])
@@ -39,15 +40,27 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bf16_emulation")
     parser.add_argument("--images", type=int, default=1_400, help="training images per timed epoch")
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per precision and model")
-    parser.add_argument("--models", nargs="*", help="models to time (default: every mixed_bfloat16 model)")
+    parser.add_argument("--models", nargs="*", help="models to time (default: every model)")
     parser.add_argument("--out", type=Path, default=Path("reports/benchmarks/bf16_emulation"))
     args = parser.parse_args(argv)
 
+    # The numerics of params.yaml, applied before TensorFlow is imported, as the stages apply them.
+    numerics, cpu = load(NumericsSection).numerics, read_cpu()
+    problem = bf16_problem(numerics)
+    if problem:
+        raise SystemExit(f"error: params.yaml: {problem}")
+    for line in apply_numerics(numerics, cpu):
+        print(f"warning: {line}", flush=True)
+    import keras
+
+    from stages.training.fit import prepare_model
+
+    apply_threads(numerics)
     params = load_training()
     train = read_npz("data/prepared/train.npz")
     x, y = train["x"][: args.images], train["y"][: args.images]
     batch_size, seed = params.train.batch_size, params.train.seed
-    names = args.models or [name for name, model in params.models.items() if model.precision == "mixed_bfloat16"]
+    names = args.models or list(params.models)
     results = {}
     for name in names:
         spec = params.spec(name)
@@ -67,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
             "samples_images_per_s": {precision: [round(value, 1) for value in values] for precision, values in samples.items()},
         }
         print(name, results[name], flush=True)
-    report = {"machine": describe(), "bf16_instructions": bf16_native(), "onednn_isa_cap": isa_cap()}
+    report = {"machine": describe(), "bf16_instructions": bf16_native(numerics, cpu), "onednn_isa_cap": numerics.onednn_isa}
     report.update(images_per_epoch=len(y), repeats=args.repeats, models=results)
     write_json(args.out.with_suffix(".json"), report)
     lines = [
