@@ -13,17 +13,16 @@ import contextlib
 import importlib
 import logging
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
-from stages.errors import StageError
-from stages.params.base import read_document, validate
-from stages.params.numerics import NumericsSection
-from stages.training.environment import apply_numerics, apply_threads, read_cpu
-
-# The Python that requirements.txt is locked for (README, "Locked, with hashes").
-LOCKED_PYTHON = (3, 11)
+# The Pythons the locks are compiled for: pyproject.toml's `requires-python` (README, "Locked, with
+# hashes"; tests/test_lock.py checks the locks' headers agree). Read with the standard library alone,
+# so that the gate answers on any Python, before the project's packages are imported.
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
 STAGES = ("download", "prepare", "variant", "train", "replica", "evaluate", "plot", "report", "check", "fingerprint")
 # The stages that run a model, so compute with TensorFlow: they get the pinned numerics.
@@ -59,13 +58,44 @@ def _native_stderr_quiet() -> Iterator[None]:
             os.close(saved)
 
 
+def python_range(pyproject: Path = PYPROJECT) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(lowest supported, first unsupported) minor versions, from `requires-python = ">=X.Y,<X.Z"`."""
+    text = pyproject.read_text(encoding="utf-8")
+    match = re.search(r'^requires-python\s*=\s*"\s*>=\s*(\d+)\.(\d+)\s*,\s*<\s*(\d+)\.(\d+)\s*"', text, re.MULTILINE)
+    if not match:
+        raise ValueError(f'{pyproject}: no `requires-python = ">=X.Y,<X.Z"` line in [project]')
+    low_major, low_minor, high_major, high_minor = map(int, match.groups())
+    return (low_major, low_minor), (high_major, high_minor)
+
+
+def python_problem(version: tuple[int, ...] = tuple(sys.version_info[:3]), pyproject: Path = PYPROJECT) -> str | None:
+    """The line that stops a Python outside the locks' range, None inside it."""
+    try:
+        low, high = python_range(pyproject)
+    except (OSError, ValueError) as error:
+        return f"error: cannot read the supported Pythons: {error}"
+    if low <= tuple(version[:2]) < high:
+        return None
+    supported = [f"{low[0]}.{minor}" for minor in range(low[1], high[1])] if low[0] == high[0] else [f"{low[0]}.{low[1]}+"]
+    running = ".".join(map(str, version[:3]))
+    return (
+        f"error: this project's locks (requirements.txt, requirements-dev.txt) are for Python >={low[0]}.{low[1]},<{high[0]}.{high[1]} "
+        f"(pyproject.toml requires-python); this is Python {running}. Create the venv with one of: {', '.join(f'python{v}' for v in supported)}."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if sys.version_info[:2] != LOCKED_PYTHON:
-        wanted, running = ".".join(map(str, LOCKED_PYTHON)), ".".join(map(str, sys.version_info[:3]))
-        message = f"error: this project's lock (requirements.txt) is for Python {wanted}; this is Python {running}. Create the venv with python{wanted}."
-        print(message, file=sys.stderr)
+    problem = python_problem()
+    if problem:
+        print(problem, file=sys.stderr)
         return 1
+    # After the gate: these need the locked packages (pydantic), which another Python may lack.
+    from stages.errors import StageError
+    from stages.params.base import read_document, validate
+    from stages.params.numerics import NumericsSection
+    from stages.training.environment import apply_numerics, apply_threads, read_cpu
+
     if not argv or argv[0] not in STAGES:
         print(f"usage: python -m stages {{{','.join(STAGES)}}} [arguments]", file=sys.stderr)
         return 2

@@ -170,10 +170,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
       for the tests that train one model). xdist hands out the largest group first, so one worker
       takes these while the other starts the slice run at once, instead of both waiting for it.
     - one group per module of SHARED_MODULE_FIXTURES, so each module fixture is built once.
+    - one group per other Python of test_pythons.py, so each venv is built once, on either worker.
     A wrapper, so the marks are set before xdist reads them in its own hook of the same name.
     """
     for item in items:
-        if not SLICE_RUN & set(item.fixturenames):
+        if item.path.name == "test_pythons.py" and hasattr(item, "callspec"):
+            item.add_marker(pytest.mark.xdist_group(f"python-{item.callspec.params['venv']}"))
+        elif not SLICE_RUN & set(item.fixturenames):
             item.add_marker(pytest.mark.xdist_group("no-slice-run"))
         elif item.path.name in SHARED_MODULE_FIXTURES:
             item.add_marker(pytest.mark.xdist_group(item.path.name))
