@@ -51,10 +51,20 @@ def test_results_prose_matches_the_committed_claims_metrics() -> None:
     for number, line in lines.items():
         entry = claims[f"claim{number}"]
         assert f"**{entry['verdict']}**" in line, f"claim {number}: README says {line!r}, reports/claims.json {entry['verdict']!r}"
-        comparisons = [value for key, value in entry.items() if key != "verdict"]
+        comparisons = list(entry.get("comparisons", {}).values())
         for quoted in re.findall(r"Holm p = ([0-9.e+-]+)", line):
             assert any(f"{comparison['p_holm']:.3g}" == f"{float(quoted):.3g}" for comparison in comparisons), (number, quoted)
         for quoted in re.findall(r"Welch p = ([0-9.e+-]+)", line):
             assert any(f"{comparison['p']:.3g}" == f"{float(quoted):.3g}" for comparison in comparisons), (number, quoted)
         for quoted in re.findall(r"([+-][0-9.]+) points", line)[:1]:
             assert any(round(100 * comparison["effect"], 2) == float(quoted) for comparison in comparisons), (number, quoted)
+
+
+def test_the_readme_quotes_the_verdict_rules_as_the_report_words_them() -> None:
+    """The rules' wording exists once (stages/reporting/wording.py, from params.yaml: report); the README quotes it."""
+    from stages.params.report import load_report
+    from stages.reporting.wording import rules_text
+
+    rules, _ = load_report(REPO / "params.yaml")
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert rules_text(rules) in readme

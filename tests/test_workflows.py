@@ -64,7 +64,7 @@ def test_adding_a_seed_runs_only_that_seed_and_the_report(clone: Path) -> None:
 
 
 def test_report_rules_rerun_only_the_report(clone: Path) -> None:
-    set_param(clone, "report.overfit_val_loss_rise", 0.3)
+    set_param(clone, "report.overfit_significance", 0.01)
     assert ran_stages(dvc("repro", cwd=clone).stdout) == {"report"}
 
 
@@ -105,7 +105,11 @@ def test_editing_a_base_model_retrains_its_own_ablations_and_not_the_other_bases
 
 
 def test_report_code_and_report_schema_edits_leave_every_training_stage_up_to_date(clone: Path) -> None:
-    for module in ("stages/report.py", "stages/params/report.py", *(f"stages/reporting/{name}.py" for name in ("claims", "stats", "narrative", "summary"))):
+    for module in (
+        "stages/report.py",
+        "stages/params/report.py",
+        *(f"stages/reporting/{name}.py" for name in ("claims", "stats", "observations", "overfit", "power", "results", "summary", "wording")),
+    ):
         path = clone / module
         original = path.read_text()
         path.write_text(original + "\n# An edit to the report's code.\n")
@@ -203,7 +207,7 @@ def test_plots_page_draws_every_chart_offline(workflow_base: Path, tmp_path: Pat
 
 def test_queued_experiments_apply_and_branch(clone: Path) -> None:
     # Report rules: each experiment reruns one stage, so the test's time goes to the queue itself.
-    dvc("exp", "run", "--queue", "-n", "rise-03", "-S", "report.overfit_val_loss_rise=0.3", cwd=clone)
+    dvc("exp", "run", "--queue", "-n", "trend-001", "-S", "report.overfit_significance=0.01", cwd=clone)
     dvc("exp", "run", "--queue", "-n", "chance-015", "-S", "report.chance_accuracy=0.15", cwd=clone)
     dvc("queue", "start", "-j", "1", cwd=clone)
     deadline = time.monotonic() + 600
@@ -216,11 +220,11 @@ def test_queued_experiments_apply_and_branch(clone: Path) -> None:
     assert status.count("Success") == 2, status
 
     shown = dvc("exp", "show", "--csv", cwd=clone).stdout
-    assert "rise-03" in shown and "chance-015" in shown
+    assert "trend-001" in shown and "chance-015" in shown
 
-    dvc("exp", "branch", "rise-03", "overfit-rise-03", cwd=clone)
-    branch_params = read_yaml(run(["git", "show", "overfit-rise-03:params.yaml"], clone).stdout)
-    assert branch_params["report"]["overfit_val_loss_rise"] == 0.3
+    dvc("exp", "branch", "trend-001", "overfit-trend-001", cwd=clone)
+    branch_params = read_yaml(run(["git", "show", "overfit-trend-001:params.yaml"], clone).stdout)
+    assert branch_params["report"]["overfit_significance"] == 0.01
 
     dvc("exp", "apply", "chance-015", cwd=clone)
     applied = read_yaml((clone / "params.yaml").read_text())

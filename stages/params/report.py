@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pydantic
 
@@ -42,14 +42,20 @@ class ClaimModels(Strict):
 
 class ReportParams(Strict):
     significance_level: float = pydantic.Field(ge=1e-6, le=0.5)
+    holm_families: Literal["separate", "joint"]
     min_accuracy_difference: Fraction
-    convergence_epoch: int = pydantic.Field(ge=1)
-    min_convergence_difference: Fraction
     convergence_window: int = pydantic.Field(ge=1)
+    min_convergence_difference: Fraction
+    min_train_loss_difference: float = pydantic.Field(gt=0.0)
     convergence_accuracy: Fraction
-    overfit_val_loss_rise: float = pydantic.Field(gt=0.0)
+    overfit_window: int = pydantic.Field(ge=2)
+    overfit_significance: float = pydantic.Field(gt=0.0, lt=1.0)
+    landscape_tolerance: float = pydantic.Field(gt=0.0)
     chance_accuracy: Fraction
     power_target: float = pydantic.Field(gt=0.0, lt=1.0)
+    power_effect: float = pydantic.Field(gt=0.0)
+    simulations: int = pydantic.Field(ge=100)
+    simulation_seed: int = pydantic.Field(ge=0)
     sample_digits: int = pydantic.Field(ge=1)
     misclassified_digits: int = pydantic.Field(ge=1)
     claims: ClaimModels

@@ -6,7 +6,7 @@
   1/2, so the two-sided p-value is an exact binomial test on the discordant counts.
 - `welch`: across seeds, Welch's t-test (unequal variances) on one value per seed and model;
   `permutation_test`, the exact test where no side has spread; `tost`, the equivalence test;
-  `holm`, the multiple-comparison adjustment; `power` and `seeds_for_power`, what the seeds can show.
+  `holm`, the multiple-comparison adjustment. What the seeds can show is simulated in `power.py`.
 
 SciPy is used rather than our own code because its binomial and t distributions are exact and
 well tested; these wrappers only fix the conventions (two-sided, what counts as "no data").
@@ -76,15 +76,16 @@ class Spread:
         return max(self.values)
 
 
-def welch(first: Sequence[float], second: Sequence[float]) -> float:
-    """Two-sided p-value of Welch's t-test that two sets of per-seed values share a mean.
+def welch_defined(first: Sequence[float], second: Sequence[float]) -> bool:
+    """Whether Welch's test is defined: two seeds or more on each side, and spread on at least one.
+    The one place this is checked; without spread on either side the values themselves say
+    whether they differ, and `mean_difference_test` uses the exact permutation test."""
+    return len(first) >= 2 and len(second) >= 2 and not (statistics.pvariance(first) == 0 and statistics.pvariance(second) == 0)
 
-    NaN when it is undefined: fewer than two seeds on a side, or no spread on either side (then
-    the values themselves say whether they differ; `verdict` treats NaN as "no test").
-    """
-    if len(first) < 2 or len(second) < 2:
-        return math.nan
-    if statistics.pvariance(first) == 0 and statistics.pvariance(second) == 0:
+
+def welch(first: Sequence[float], second: Sequence[float]) -> float:
+    """Two-sided p-value of Welch's t-test that two sets of per-seed values share a mean; NaN where undefined."""
+    if not welch_defined(first, second):
         return math.nan
     return float(stats.ttest_ind(first, second, equal_var=False).pvalue)
 
@@ -123,7 +124,7 @@ def mean_difference_test(first: Sequence[float], second: Sequence[float]) -> Tes
     """Welch's t-test where the values have spread; the exact permutation test where neither side has any."""
     if len(first) < 2 or len(second) < 2:
         return Test("no test (fewer than two seeds)", math.nan)
-    if statistics.pvariance(first) == 0 and statistics.pvariance(second) == 0:
+    if not welch_defined(first, second):
         return permutation_test(first, second)
     return Test("Welch's t-test", welch(first, second))
 
@@ -134,7 +135,7 @@ def tost(first: Sequence[float], second: Sequence[float], margin: float) -> floa
     The p-value is the larger of the two one-sided ones; below alpha, the difference is shown to be
     smaller than the margin. NaN where Welch's test is undefined (fewer than two seeds, or no spread).
     """
-    if len(first) < 2 or len(second) < 2 or (statistics.pvariance(first) == 0 and statistics.pvariance(second) == 0):
+    if not welch_defined(first, second):
         return math.nan
     a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
     above = stats.ttest_ind(a + margin, b, equal_var=False, alternative="greater").pvalue
@@ -144,7 +145,7 @@ def tost(first: Sequence[float], second: Sequence[float], margin: float) -> floa
 
 def difference_interval(first: Sequence[float], second: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
     """Welch's confidence interval of mean(first) - mean(second); NaNs where it is undefined."""
-    if len(first) < 2 or len(second) < 2 or (statistics.pvariance(first) == 0 and statistics.pvariance(second) == 0):
+    if not welch_defined(first, second):
         return math.nan, math.nan
     result = stats.ttest_ind(first, second, equal_var=False).confidence_interval(confidence_level=confidence)
     return float(result.low), float(result.high)
@@ -160,34 +161,6 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (len(indexed) - rank) * value))
         adjusted[index] = running
     return adjusted
-
-
-def power(effect: float, sd: float, seeds: int, alpha: float) -> float:
-    """Power of a two-sided two-sample t-test with `seeds` per model to detect `effect` when the
-    per-seed standard deviation is `sd` on both sides (noncentral t)."""
-    if seeds < 2 or not sd > 0:
-        return math.nan
-    return float(_powers(effect, sd, np.array([seeds]), alpha)[0])
-
-
-def _powers(effect: float, sd: float, seeds: np.ndarray, alpha: float) -> np.ndarray:
-    """`power` at each count of `seeds` (all >= 2), one vectorised SciPy call per distribution."""
-    freedom = 2 * seeds - 2
-    noncentrality = effect / (sd * np.sqrt(2 / seeds))
-    critical = stats.t.ppf(1 - alpha / 2, freedom)
-    return stats.nct.sf(critical, freedom, noncentrality) + stats.nct.cdf(-critical, freedom, noncentrality)
-
-
-def seeds_for_power(effect: float, sd: float, alpha: float, target: float = 0.8, most: int = 10_000) -> int | None:
-    """The fewest seeds per model that give `target` power; None when more than `most` or undefined.
-
-    Every count from 2 to `most` is evaluated at once: one call per count took 10 s of each report
-    on the slices, where the effects are far out of reach and the search ran to `most`."""
-    if not sd > 0 or effect <= 0:
-        return None
-    counts = np.arange(2, most + 1)
-    reached = np.flatnonzero(_powers(effect, sd, counts, alpha) >= target)
-    return int(counts[reached[0]]) if reached.size else None
 
 
 def format_p(p_value: float) -> str:

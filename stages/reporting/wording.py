@@ -1,0 +1,432 @@
+"""Every sentence of the report, rendered from the typed results (pure functions, no decisions).
+
+The rules' wording exists here once, generated from `params.yaml: report` (`rules_text`): the report
+prints it and the README's test checks the README quotes it. The claims, observations and tables
+are rendered from the facts `claims.py`, `observations.py` and `results.py` computed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from stages.params.report import ReportParams
+from stages.params.training import ModelSpec
+from stages.reporting import observations as facts
+from stages.reporting import summary
+from stages.reporting.claims import INCONCLUSIVE, Claim, Comparison, OverfitFacts, Run, spread
+from stages.reporting.overfit import Sign
+from stages.reporting.stats import McNemar, format_p
+from stages.reporting.summary import percent
+
+QUOTES = {
+    1: "Model 1 overfits (train loss 0.008, test loss 0.026).",
+    2: "Model 2 performed better than Model 3.",
+    3: "Model 3 (SGD) is stuck in a local minimum and is the worst.",
+    4: "he_normal initialisation slightly sped up convergence (Model 4 vs Model 4 with Keras' default).",
+    5: "Model 4 is the best (highest accuracy, fast convergence, no overfitting).",
+    6: "Adam did better than the other optimizers (Model 2's layers with Adam vs Adadelta and SGD).",
+}
+
+
+def _sd(value: float, scale: float = 1.0, digits: int = 2) -> str:
+    """A standard deviation, or "-" where one seed gives none."""
+    return "-" if math.isnan(value) else f"{scale * value:.{digits}f}"
+
+
+def _seeds(count: int) -> str:
+    return f"{count} seed{'s' if count != 1 else ''}"
+
+
+def _effect(value: float, unit: str) -> str:
+    return f"{100 * value:+.2f} points" if unit == "points" else f"{value:+.4f}"
+
+
+def _minimum(comparison: Comparison) -> str:
+    measure = comparison.measure
+    return f"{100 * measure.min_effect:g} points" if measure.unit == "points" else f"{measure.min_effect:g}"
+
+
+def rules_text(rules: ReportParams) -> str:
+    """The verdict rules, from the params: the one description (report and README)."""
+    families = (
+        "the superiority tests form one family and the equivalence tests another"
+        if rules.holm_families == "separate"
+        else "the superiority and equivalence tests form one family"
+    )
+    return (
+        f"Every comparison is a test across seeds, adjusted with Holm's method at {rules.significance_level:g} ({families}). "
+        f"**Supported**: the effect in the claim's direction is at least the minimum effect ({100 * rules.min_accuracy_difference:g} points of test "
+        f"accuracy; for claim 4, {100 * rules.min_convergence_difference:g} points of mean validation accuracy and "
+        f"{rules.min_train_loss_difference:g} of mean training loss over epochs 1-{rules.convergence_window}) and its Holm-adjusted p is below "
+        f"{rules.significance_level:g}. **Not supported**: the opposite effect passes that rule, or the equivalence test (two one-sided Welch "
+        "tests against plus and minus the minimum effect, Holm-adjusted) shows the difference is smaller. **Inconclusive** otherwise, with the "
+        f"simulated chance that this whole rule (Welch's test, the level Holm gives that test, the minimum effect, the equivalence branch) says "
+        f"supported if the true effect were {rules.power_effect:g} times the minimum, and the seeds per model that chance needs to reach "
+        f"{rules.power_target:g} ({rules.simulations:,} simulated experiments per count; at 1 times the minimum no number of seeds passes 0.5). "
+        "Tests: Welch's t-test across seeds where the values have spread, the exact permutation test where neither side has any (its smallest "
+        "possible p printed). A claim about one model must hold at every seed. **Overfitting**: from the lowest "
+        f"{rules.overfit_window}-epoch stretch of the validation loss to the last epoch, the validation loss's least-squares slope is positive "
+        f"(one-sided p below {rules.overfit_significance:g}) while the training loss's slope is negative; beside it, the rule's false-alarm rate on "
+        "each run's own noise (that run with a flat tail). **Claim 4** is decided on both measures: supported or not supported when they agree, "
+        f'"{"inconclusive: measures disagree"}" when one says supported and the other not supported. **Claim 3** has two parts: at chance '
+        f"(test accuracy at most {100 * rules.chance_accuracy:g}% at every seed) and the worst; and a local minimum, supported unless some step along the "
+        f"negative gradient at the main run's final weights lowers the training loss by more than {rules.landscape_tolerance:g} (the evaluate "
+        "stage's landscape)."
+    )
+
+
+def comparison_text(comparison: Comparison) -> str:
+    """One comparison in words: effect, interval, the test by name, raw and Holm p, and its outlook."""
+    unit = comparison.measure.unit
+    low, high = comparison.interval
+    interval = "" if math.isnan(low) else f", 95% interval {_effect(low, unit)} to {_effect(high, unit)}".replace(" points to", " to")
+    test = comparison.test
+    if comparison.smallest_p > 0:
+        test += f" (smallest p possible with these seeds: {format_p(comparison.smallest_p)})"
+    text = (
+        f"{comparison.better} vs {comparison.worse}, {comparison.measure.name}: {_effect(comparison.difference, unit)}{interval} "
+        f"in the claim's favour; {test} p = {format_p(comparison.p_value)}, Holm {format_p(comparison.p_holm)}"
+    )
+    if not math.isnan(comparison.equivalence_p):
+        text += f"; equivalence within ±{_minimum(comparison)} (TOST) Holm p = {format_p(comparison.equivalence_p_holm)}"
+    outlook = comparison.outlook
+    if comparison.verdict == INCONCLUSIVE and outlook is not None and not math.isnan(outlook.chance):
+        at = _effect(outlook.effect, unit).lstrip("+")
+        needed = (
+            f"{outlook.seeds_needed} seeds per model would reach {outlook.target:g}" if outlook.seeds_needed else f"not reachable within {outlook.most} seeds"
+        )
+        text += f"; chance this rule says supported at a true {at} with {_seeds(outlook.seeds)}: {outlook.chance:.2f}, {needed}"
+    return f"{text}: {comparison.verdict}"
+
+
+def _mcnemar(first: str, second: str, test: McNemar) -> str:
+    return f"main seed, McNemar: {test.only_first} images only {first} gets right, {test.only_second} only {second}, exact p = {format_p(test.p_value)}"
+
+
+def _signs(signs: Sequence[Sign]) -> str:
+    return ", ".join(
+        f"from epoch {sign.validation.first_epoch} {sign.validation.slope:+.5f}/epoch (p {format_p(sign.validation.p_rising)}, "
+        f"train {sign.training.slope:+.5f}/epoch): {'fires' if sign.fires else 'does not fire'}, false alarms {sign.false_alarm:.2f}"
+        for sign in signs
+    )
+
+
+def _overfitting(item: OverfitFacts, claimed: bool) -> str:
+    fired = sum(sign.fires for sign in item.signs)
+    alarms = [sign.false_alarm for sign in item.signs if not math.isnan(sign.false_alarm)]
+    alarm = f"{min(alarms):.2f}-{max(alarms):.2f}" if alarms else "-"
+    what = "the overfitting sign" if claimed else "no overfitting sign"
+    return (
+        f"{item.model} shows the sign at {fired} of {len(item.signs)} seeds (validation-loss slope after its lowest stretch, per seed: "
+        f"{_signs(item.signs)}); the rule's false-alarm rate on these runs' own noise {alarm}; {what} at every seed: {item.verdict}"
+    )
+
+
+def claim_evidence(claim: Claim, rules: ReportParams) -> str:
+    if claim.missing:
+        return f"{', '.join(claim.missing)} has no runs"
+    described = "; ".join(comparison_text(item) for item in claim.comparisons)
+    if claim.number == 1:
+        gap = claim.overfitting.gap
+        return f"{_overfitting(claim.overfitting, True)}; supporting: test loss minus inference-mode train loss {gap.mean:.4f} ± {_sd(gap.sd, digits=4)}"
+    if claim.number in (2, 6):
+        prefix = "same layers, one change: " if claim.number == 6 else ""
+        return prefix + described + "; " + "; ".join(_mcnemar(*item) for item in claim.mcnemar)
+    if claim.number == 3:
+        stuck, (worst, minimum) = claim.stuck, claim.parts
+        prior = "" if math.isnan(stuck.prior_loss) else f" against {stuck.prior_loss:.4f} for predicting the class frequencies"
+        text = (
+            f"**{worst.name}: {worst.verdict}**. {stuck.model} test accuracy {100 * stuck.accuracy.mean:.2f}% (range {100 * stuck.accuracy.low:.2f}-"
+            f"{100 * stuck.accuracy.high:.2f}%), at most {100 * rules.chance_accuracy:g}% at every seed: {stuck.at_chance}; it predicts one class for "
+            f"every test image at {stuck.one_class} of {len(stuck.accuracy.values)} seeds, test loss {stuck.loss.mean:.4f}{prior}: it learned the "
+            f"class prior and nothing else; worst: {described}. **{minimum.name}: {minimum.verdict}**. "
+        )
+        landscape = stuck.landscape
+        if landscape is None:
+            return text + "No loss landscape was measured (reports/eval/<model>/landscape.json)."
+        step, fall = landscape.largest_fall
+        steps = ", ".join(f"{loss:.6f} at {size:g}" for size, loss in landscape.steps)
+        return text + (
+            f"At the main run's final weights the training loss on {landscape.images:,} training images is {landscape.loss:.6f}, gradient norm "
+            f"{landscape.gradient_norm:.3g}; along the negative gradient (unit steps) it is {steps}: {'down' if fall > 0 else 'up'} "
+            f"{abs(fall):.2g} at step {step:g}, against the tolerance {rules.landscape_tolerance:g}"
+            + (": a descent direction, so a plateau the optimizer crawls along, not a minimum" if fall > rules.landscape_tolerance else "")
+        )
+    if claim.number == 4:
+        parts = "; ".join(f"{part.name}: {part.verdict}" for part in claim.parts)
+        shown = "; ".join(
+            f"{item.model}: mean validation accuracy over epochs 1-{rules.convergence_window} {100 * item.val_area.mean:.2f}%, mean training loss "
+            f"{item.train_area.mean:.4f}, epochs to {100 * rules.convergence_accuracy:g}% "
+            + ", ".join("never" if math.isinf(epoch) else str(int(epoch)) for epoch in item.epochs_to)
+            for item in claim.convergence
+        )
+        return f"{described}; the two measures: {parts}; shown, not deciding: {shown}"
+    if claim.number == 5:
+        return f"{described}; {_overfitting(claim.overfitting, False)}"
+    raise ValueError(f"no claim {claim.number}")
+
+
+def claims_table(claims: Sequence[Claim], rules: ReportParams) -> str:
+    lines = ["| # | The notebook says | Evidence from this run | Verdict |", "|--:|---|---|---|"]
+    lines += [f"| {claim.number} | {QUOTES[claim.number]} | {claim_evidence(claim, rules)} | **{claim.verdict}** |" for claim in claims]
+    return "\n".join(lines) + "\n"
+
+
+def seed_table(runs: Mapping[str, Sequence[Run]], rules: ReportParams) -> str:
+    """Per model: mean, sd and range over seeds of test accuracy and loss, loss ratio, convergence."""
+    lines = [
+        f"| Model | Seeds | Test accuracy, mean ± sd (range) | Test loss, mean ± sd (range) | Test/train loss ratio | "
+        f"Epochs to {100 * rules.convergence_accuracy:g}% val. accuracy, per seed |",
+        "|---|---|--:|--:|--:|--:|",
+    ]
+    for name, model_runs in runs.items():
+        accuracy = spread(model_runs, lambda run: run.test_accuracy)
+        loss = spread(model_runs, lambda run: run.test_loss)
+        ratio = spread(model_runs, lambda run: run.loss_ratio)
+        epochs = [run.epochs_to(rules.convergence_accuracy) for run in model_runs]
+        reached = [epoch for epoch in epochs if not math.isinf(epoch)]
+        listed = ", ".join("never" if math.isinf(epoch) else str(int(epoch)) for epoch in epochs)
+        seeds = ", ".join(str(run.seed) for run in model_runs)
+        lines.append(
+            f"| {name} | {seeds} | {100 * accuracy.mean:.2f}% ± {_sd(accuracy.sd, 100)} ({100 * accuracy.low:.2f}-{100 * accuracy.high:.2f}) | "
+            f"{loss.mean:.4f} ± {_sd(loss.sd, digits=4)} ({loss.low:.4f}-{loss.high:.4f}) | {ratio.mean:.2f} ± {_sd(ratio.sd)} | "
+            f"{listed}{'' if len(reached) == len(epochs) else f' ({len(reached)} of {len(epochs)} reached it)'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def observation_text(item: facts.Observation, rules: ReportParams) -> str:
+    if isinstance(item, facts.FailedToLearn):
+        return (
+            f"**{item.model} failed to learn**: test accuracy {percent(item.test_accuracy)} is at most {percent(rules.chance_accuracy)} "
+            f"(chance is 10%); it predicts class {item.most_predicted_class} for {percent(item.most_predicted_share)} of the test images."
+        )
+    if isinstance(item, facts.OverfitSign):
+        sign = item.sign
+        return (
+            f"**{item.model} {'shows' if sign.fires else 'does not show'} the sign of overfitting on this run**: {_signs([sign])} "
+            "(the rule is in the claims section; across seeds, the claims table decides)."
+        )
+    if isinstance(item, facts.Best):
+        if item.runner_up is None:
+            return f"**{item.best}** is the only model: test accuracy {percent(item.best_accuracy)}."
+        test = item.test
+        gap = item.best_accuracy - item.runner_up_accuracy
+        reason = f"McNemar exact p = {test.p_value:.3g}: {test.only_first} test images only {item.best} gets right, {test.only_second} only {item.runner_up}"
+        if item.significant:
+            return (
+                f"**{item.best} is the best model on this run**: test accuracy {percent(item.best_accuracy)}, "
+                f"{100 * gap:.2f} points above {item.runner_up} ({percent(item.runner_up_accuracy)}); {reason}."
+            )
+        return (
+            f"**{item.best} and {item.runner_up} are indistinguishable at this sample size**: test accuracy "
+            f"{percent(item.best_accuracy)} and {percent(item.runner_up_accuracy)}, {100 * gap:.2f} points apart; {reason}."
+        )
+    raise TypeError(f"no wording for {type(item).__name__}")
+
+
+def observations_text(items: Sequence[facts.Observation], rules: ReportParams) -> list[str]:
+    """The numbered observations: one sentence per fact, the convergence facts in one."""
+    lines = [observation_text(item, rules) for item in items if not isinstance(item, facts.Convergence)]
+    threshold = percent(rules.convergence_accuracy)
+    speeds = []
+    for item in items:
+        if isinstance(item, facts.Convergence):
+            reached = (
+                f"reached {threshold} validation accuracy at epoch {int(item.reached)}"
+                if not math.isinf(item.reached)
+                else f"never reached {threshold} validation accuracy"
+            )
+            speeds.append(f"{item.model} {reached} and had its best validation loss at epoch {item.best_epoch} of {item.epochs}")
+    lines.append("Convergence (descriptive; an integer measure decides nothing here): " + "; ".join(speeds) + ".")
+    lines.append(
+        "Initialisers and optimizers differ between these models together with their layers, so this run does not rank them; "
+        "the claims table compares each with a one-change ablation (claims 4 and 6)."
+    )
+    return lines
+
+
+def declaration_in_words(spec: ModelSpec, description: Mapping[str, Any], fit: Mapping[str, Any]) -> str:
+    rate = description["learning_rate"]
+    optimizer = f"{description['optimizer']} (learning rate {rate:g})" if rate is not None else description["optimizer"]
+    epochs = f"{fit['epochs']} epoch{'s' if fit['epochs'] != 1 else ''}"
+    return (
+        f"{description['conv_layers']} convolution layers with {description['activation']} activation, {len(spec.layers)} layers in all; "
+        f"{optimizer}; kernel initialisers {description['initializer']}; loss {spec.loss}; precision {spec.precision}. "
+        f"Trained for {epochs} with batch size {fit['batch_size']} on {fit['train_images']:,} images (its time and machine: `reports/runs/`)."
+    )
+
+
+def layer_table(layers: Sequence[Mapping[str, Any]], totals: Mapping[str, int]) -> str:
+    """Markdown version of Keras' `model.summary()`: layer (type), output shape, parameters, totals."""
+    lines = ["| Layer (type) | Output shape | Param # |", "|---|---|--:|"]
+    lines += [f"| {layer['name']} ({layer['type']}) | {layer['output_shape']} | {layer['params']:,} |" for layer in layers]
+    lines.append("")
+    lines.append(f"Total params: {totals['total']:,} · Trainable params: {totals['trainable']:,} · Non-trainable params: {totals['non_trainable']:,}")
+    return "\n".join(lines)
+
+
+def class_count_table(train_counts: Sequence[int], test_counts: Sequence[int]) -> str:
+    lines = ["| Digit | " + " | ".join(str(digit) for digit in range(len(train_counts))) + " |", "|---|" + "--:|" * len(train_counts)]
+    lines.append("| Train | " + " | ".join(f"{count:,}" for count in train_counts) + " |")
+    lines.append("| Test | " + " | ".join(f"{count:,}" for count in test_counts) + " |")
+    return "\n".join(lines)
+
+
+def claim_figures(rules: ReportParams, models: Sequence[str]) -> list[tuple[int, list[str], str, str]]:
+    """(claim, models, history key, axis label) of each claim's figure: the per-seed curves it rests on."""
+    named = rules.claims
+    return [
+        (2, list(named.better), "val_accuracy", "validation accuracy (%)"),
+        (4, list(named.faster_convergence), "val_accuracy", "validation accuracy (%)"),
+        (4, list(named.faster_convergence), "loss", "training loss"),
+        (5, [named.best, *(name for name in models if name not in (named.best, named.stuck))], "val_accuracy", "validation accuracy (%)"),
+        (6, list(named.best_optimizer), "val_accuracy", "validation accuracy (%)"),
+    ]
+
+
+def environment_section(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each distinct environment the runs were trained in, once, with the runs that used it."""
+
+    groups: dict[str, list[str]] = {}
+    shown: dict[str, Mapping[str, Any]] = {}
+    for record in records:
+        environment = record.get("environment") or {}
+        key = json.dumps(environment, sort_keys=True)
+        shown[key] = environment
+        groups.setdefault(key, []).append(f"{record['stage']}@{record['model']}" + (f"-{record['seed']}" if record["stage"] != "train" else ""))
+    lines = ["## Environment", "", "What each run was trained on (its run record in `reports/runs/`, beside its timings)."]
+    for key, names in groups.items():
+        environment = shown[key]
+        packages = ", ".join(f"{name} {version or 'unknown'}" for name, version in (environment.get("packages") or {}).items())
+        numerics = environment.get("numerics")
+        pinned = (
+            f"numerics pinned: oneDNN {'on' if numerics['onednn'] else 'off'}, ISA {numerics['onednn_isa']}, {numerics['intra_op_threads']} intra-op threads"
+            if numerics
+            else f"oneDNN ISA cap: {environment.get('onednn_isa_cap') or 'none'}"
+        )
+        lines += [
+            "",
+            f"- Python {environment.get('python')}, {packages}; {environment.get('platform')}, {environment.get('cpu')} "
+            f"({environment.get('cpu_count')} cores; {', '.join(environment.get('cpu_flags') or []) or 'no listed features'}); "
+            f"bf16 instructions: {'yes' if environment.get('bf16_instructions') else 'no'}; {pinned}. "
+            f"{len(names)} run{'s' if len(names) != 1 else ''}: {', '.join(sorted(names))}."
+            + (f" Recorded {environment['recorded']}." if environment.get("recorded") else ""),
+        ]
+    return lines
+
+
+def uncertainty_section(found: Any, seed: int) -> list[str]:
+    lines = [
+        "## How sure: one run's uncertainty",
+        "",
+        f"Test accuracy on the main seed ({seed}) with its 95% Wilson score interval over the test images.",
+        "",
+        "| Model | Test accuracy | 95% interval | Errors |",
+        "|---|--:|---|--:|",
+    ]
+    lines += [
+        f"| {item.model} | {percent(item.accuracy)} | {percent(item.low)} - {percent(item.high)} | {item.images - item.right:,} |" for item in found.intervals
+    ]
+    lines += [
+        "",
+        "McNemar's exact test for each pair, on the same test images: the images only the first model gets right, "
+        f"those only the second gets right, the two-sided p-value (exact binomial on those two counts) and that p adjusted with Holm's "
+        f"method over the {len(found.pairs)} pairs. A p below what a float holds prints as a bound.",
+        "",
+        "| First | Second | Only first right | Only second right | p | Holm p |",
+        "|---|---|--:|--:|--:|--:|",
+    ]
+    lines += [
+        f"| {item.first} | {item.second} | {item.test.only_first} | {item.test.only_second} | {format_p(item.test.p_value)} | {format_p(item.p_holm)} |"
+        for item in found.pairs
+    ]
+    return lines
+
+
+def report_markdown(inputs: Any, found: Any, figures: Mapping[str, str], plots: str, claims_file: str) -> str:
+    """reports/report.md from the inputs and the results; `figures` are the report's own figures as
+    links, `plots` the plot stage's folder and `claims_file` claims.json, both as links."""
+    rules, train, test = inputs.rules, inputs.train, inputs.test
+    count = min(rules.sample_digits, len(train["y"]))
+    sections = [
+        "# MNIST CNNs: the run, model by model",
+        "",
+        "Generated by the `report` stage of `dvc repro` from this run's metrics; edit `params.yaml`, not this file.",
+        "",
+        "## Data",
+        "",
+        f"{len(train['y']):,} training and {len(test['y']):,} test images, 28x28 grey levels scaled to [0, 1]. "
+        "The validation curves are computed on the test images, as in the notebook (`validation_data=(x_test, y_test)`): "
+        "no choice in this pipeline is made on them, but the curves are not an independent held-out estimate, and a "
+        "model picked by its validation curve would be picked on the test set.",
+        "",
+        f"![The first {count} training images with their labels]({figures['samples']})",
+        "",
+        class_count_table(np.bincount(train["y"], minlength=10).tolist(), np.bincount(test["y"], minlength=10).tolist()),
+        "",
+        "## Models",
+    ]
+    for name, spec in inputs.specs.items():
+        fit, result = inputs.fits[name], inputs.metrics[name]
+        totals = {"total": fit["params"], "trainable": fit["trainable_params"], "non_trainable": fit["params"] - fit["trainable_params"]}
+        sections += [
+            "",
+            f"### {name}",
+            "",
+            declaration_in_words(spec, summary.describe(spec), fit),
+            "",
+            layer_table(fit["layers"], totals),
+            "",
+            f"Test accuracy {100 * result['test_accuracy']:.2f}%, test loss {result['test_loss']:.4f}; "
+            f"last-epoch train accuracy {100 * result['train_accuracy']:.2f}%, train loss {result['train_loss']:.4f}.",
+            "",
+            f"![{name} loss per epoch]({plots}/{name}/loss.png) ![{name} accuracy per epoch]({plots}/{name}/accuracy.png)",
+            "",
+            f"![{name} trained weights per layer]({plots}/{name}/weights.png)",
+            "",
+            f"![{name} confusion matrix]({figures[f'{name}_confusion']})",
+        ]
+    claim_images = []
+    for number, _, key, label in claim_figures(rules, list(inputs.specs)):
+        claim_images += [f"![Claim {number}: {label} per epoch, mean and range over seeds]({figures[f'claim{number}_{key}']})", ""]
+    seeds = ", ".join(str(run.seed) for run in next(iter(inputs.runs.values())))
+    sections += [
+        "",
+        "## Comparison",
+        "",
+        summary.markdown_table(list(found.table)),
+        *uncertainty_section(found, inputs.params.train.seed),
+        "",
+        "## Seed to seed",
+        "",
+        f"Each model trained at seeds {seeds} (the main run and the `replica` stages; ablations at the same seeds). Standard deviations are "
+        "sample ones (n - 1); epochs to the threshold are listed per seed, `never` where a run did not reach it.",
+        "",
+        seed_table(inputs.runs, rules),
+        "## The notebook's claims, tested",
+        "",
+        f"Verdict rules, declared in `params.yaml: report` before the numbers. {rules_text(rules)} McNemar's exact test on the main seed is "
+        f"shown where two models are compared. Each claim's numbers are also in [`{claims_file}`]({claims_file}), a DVC metric.",
+        "",
+        claims_table(found.claims, rules),
+        *claim_images,
+        "## Observations on the main run",
+        "",
+        *[f"{number}. {text}" for number, text in enumerate(observations_text(found.observations, rules), start=1)],
+        "",
+        f"## What the most accurate model on this run gets wrong: {found.best}",
+        "",
+        f"The first {len(found.misclassified)} of {found.misclassified_total} misclassified test digits, true label as predicted label.",
+        "",
+        f"![{found.best} misclassified test digits]({figures['misclassified']})",
+        "",
+        *environment_section(inputs.records),
+        "",
+    ]
+    return "\n".join(sections)
