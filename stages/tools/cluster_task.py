@@ -30,18 +30,46 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Runs `dvc ...` in a process group of its own and kills that group when the worker dies: Linux sends
-# the watchdog SIGTERM when its parent (the worker) exits (PR_SET_PDEATHSIG), which `dvc` and the
-# stage's `python` it starts, being grandchildren, would not get.
+# Runs `dvc ...` and kills it and everything it started when the worker dies. On Linux the kernel
+# sends the watchdog SIGTERM when its parent (the worker) exits (PR_SET_PDEATHSIG), and the
+# watchdog kills its process group, which `dvc` and the stage's `python` it starts, being
+# grandchildren, would not otherwise leave. macOS and Windows have no such signal: there the
+# watchdog checks once a second that the worker is alive (psutil, in the lock through distributed)
+# and kills its child's whole process tree. STAGES_WATCHDOG_POLL=1 makes Linux poll too (the tests).
 _WATCHDOG = """
-import ctypes, os, signal, subprocess, sys
-ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-if os.getppid() != int(sys.argv[1]):
+import os, signal, subprocess, sys, threading, time
+parent = int(sys.argv[1])
+death_signal = sys.platform.startswith("linux") and os.environ.get("STAGES_WATCHDOG_POLL") != "1"
+if death_signal:
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+if os.getppid() != parent:
     sys.exit(137)  # the worker died before the line above ran
 child = subprocess.Popen(sys.argv[2:])
-def stop(signum, frame):
-    os.killpg(0, signal.SIGKILL)
-signal.signal(signal.SIGTERM, stop)
+def stop(signum=None, frame=None):
+    if hasattr(os, "killpg"):
+        os.killpg(0, signal.SIGKILL)
+    import psutil
+    for process in [*psutil.Process(child.pid).children(recursive=True), psutil.Process(child.pid)]:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    os._exit(137)
+if death_signal:
+    signal.signal(signal.SIGTERM, stop)
+else:
+    import psutil
+    def watch():
+        while child.poll() is None:
+            try:
+                gone = os.getppid() != parent or psutil.Process(parent).status() == psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                gone = True
+            if gone:
+                stop()
+            time.sleep(1)
+    threading.Thread(target=watch, daemon=True).start()
 sys.exit(child.wait())
 """
 
