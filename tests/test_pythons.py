@@ -96,3 +96,25 @@ def test_a_slice_stage_reproduces(venv: tuple[str, Path], prepared_slice: Path, 
     assert (project / "models" / "model2.keras").is_file()
     status = run([dvc, "status", "train@model2"], project, env)
     assert "Data and pipelines are up to date." in status.stdout
+
+
+def test_a_python_outside_the_range_stops_at_once_writing_nothing(tmp_path: Path) -> None:
+    """A real interpreter below the range (3.10 here: no project package importable there) gets the one
+    line and exit 1 before any project import, read or write."""
+    version = f"{MAJOR}.{LOW - 1}"
+    python = interpreter(version)
+    if python is None:
+        message = f"no Python {version} here to run the gate under (`pyenv install {version}`)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("VIRTUAL_ENV", None)
+    out = tmp_path / "raw.npz"
+    command = [python, "-m", "stages", "download", "--out", str(out), "--provenance", str(tmp_path / "provenance.json")]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: this project's locks (requirements.txt, requirements-dev.txt) are for Python >={MAJOR}.{LOW},<{MAJOR}.{HIGH}")
+    assert f"this is Python {version}." in result.stderr and result.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

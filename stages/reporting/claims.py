@@ -1,14 +1,11 @@
 """The notebook's six closing claims, each decided by a rule declared before the numbers: typed facts
-and verdicts, no prose (stages/reporting/wording.py says them in words, once).
+and verdicts, no prose. The rules in words are `wording.rules_text`, their one wording (the report
+prints it, the README quotes it); this module applies them.
 
 Every model (and ablation) has one `Run` per seed: the main run at `train.seed` and the replicas.
-A comparative claim compares per-seed values of a declared `Measure` between two models
-(`compare`); the superiority tests and the equivalence tests are each adjusted with Holm's method
-over their family (`params.yaml: report.holm_families`), and `power.Rule` turns the adjusted p-values
-into the verdict. An inconclusive comparison gets its `power.VerdictPower`: the simulated chance that
-the same rule, at the level Holm gives it, says "supported" if the true effect were
-`power_effect` times the minimum. A claim about one model (it overfits, it learned nothing) must
-hold at every seed to be supported and fail at every seed to be not supported.
+`compare` tests one `Measure` between two models; `adjust` applies Holm's method over each declared
+family, decides with `power.Rule` and gives an inconclusive comparison its simulated
+`power.VerdictPower`; `evaluate_claims` assembles the six `Claim`s with their facts.
 """
 
 from __future__ import annotations
