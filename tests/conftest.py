@@ -176,12 +176,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
       for the tests that train one model). xdist hands out the largest group first, so one worker
       takes these while the other starts the slice run at once, instead of both waiting for it.
     - one group per module of SHARED_MODULE_FIXTURES, so each module fixture is built once.
-    - one group per other Python of test_pythons.py, so each venv is built once, on either worker.
+    - one group per other Python of test_pythons.py, so each venv is built once, on either worker;
+      test_platforms.py's tests in no group (they need no data), to balance the two workers.
     A wrapper, so the marks are set before xdist reads them in its own hook of the same name.
     """
     for item in items:
         if item.path.name == "test_pythons.py" and hasattr(item, "callspec"):
             item.add_marker(pytest.mark.xdist_group(f"python-{item.callspec.params['venv']}"))
+        elif item.path.name == "test_platforms.py":
+            pass  # index dry runs, no data: each test to whichever worker is free
         elif not SLICE_RUN & set(item.fixturenames):
             item.add_marker(pytest.mark.xdist_group("no-slice-run"))
         elif item.path.name in SHARED_MODULE_FIXTURES:
