@@ -35,6 +35,17 @@ def interpreter(version: str) -> str | None:
     return None
 
 
+def required_interpreter(version: str) -> str:
+    """The interpreter, or: fail under CI (this machine's pyenv has it), skip elsewhere saying how to get it."""
+    python = interpreter(version)
+    if python is None:
+        message = f"no Python {version} here: install it (`pyenv install {version}`, or your system's python{version}) to run this check"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return python
+
+
 def run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -44,12 +55,7 @@ def run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Comple
 @pytest.fixture(scope="module", params=OTHERS)
 def venv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     version = request.param
-    python = interpreter(version)
-    if python is None:
-        message = f"no Python {version} here: install it (`pyenv install {version}`, or your system's python{version}) to run these checks"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    python = required_interpreter(version)
     folder = tmp_path_factory.mktemp(f"venv-{version}")
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     run([python, "-m", "venv", str(folder)], REPO, env)
@@ -102,12 +108,7 @@ def test_a_python_outside_the_range_stops_at_once_writing_nothing(tmp_path: Path
     """A real interpreter below the range (3.10 here: no project package importable there) gets the one
     line and exit 1 before any project import, read or write."""
     version = f"{MAJOR}.{LOW - 1}"
-    python = interpreter(version)
-    if python is None:
-        message = f"no Python {version} here to run the gate under (`pyenv install {version}`)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    python = required_interpreter(version)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("VIRTUAL_ENV", None)
     out = tmp_path / "raw.npz"
