@@ -3,6 +3,7 @@ verdicts, wording.py says them."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -132,15 +133,9 @@ def test_claim_1_follows_the_trend_rule_at_every_seed_with_its_false_alarm_rate(
     assert verdicts(runs)[1] == NOT_SUPPORTED
     # One noisy last epoch 40% above the minimum is not a trend: the old last-vs-minimum rule fired on it.
     spike = run(0, 0.9931)
-    spiked = dataclasses_replace(spike, val_loss=(*spike.val_loss[:-1], min(spike.val_loss) * 1.4))
+    spiked = dataclasses.replace(spike, val_loss=(*spike.val_loss[:-1], min(spike.val_loss) * 1.4))
     runs["model1"] = [spiked, run(1, 0.9931), run(2, 0.9931)]
     assert not decided(runs)[0].overfitting.signs[0].fires
-
-
-def dataclasses_replace(item: Run, **changes: object) -> Run:
-    import dataclasses
-
-    return dataclasses.replace(item, **changes)
 
 
 def test_claim_3_has_two_parts_and_the_landscape_decides_the_minimum() -> None:

@@ -4,8 +4,8 @@ A t-test's power is not the verdict's: "supported" also needs the observed effec
 minimum effect, the test is Welch's (its degrees of freedom follow the two arms' spreads), and the
 p-value must pass the Holm-adjusted level, not the nominal one. `rule_outcomes` draws per-seed
 values for both arms (normal, each arm with its own observed sd, the true difference given), runs
-exactly that rule on each draw (`Rule.decide`, the same function `claims.decide` applies to the real
-numbers) and counts the verdicts. NumPy draws and SciPy's t distribution; the draws are vectorised,
+exactly that rule on each draw (`Rule.verdicts`, which `claims.adjust` also applies, through
+`Rule.decide`, to the real numbers) and counts the verdicts. NumPy draws and SciPy's t distribution; the draws are vectorised,
 so a few thousand simulated experiments cost milliseconds.
 
 At a true effect equal to the minimum effect the observed effect reaches the minimum about half the

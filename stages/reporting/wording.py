@@ -18,7 +18,7 @@ from stages.params.report import ReportParams
 from stages.params.training import ModelSpec
 from stages.reporting import observations as facts
 from stages.reporting import summary
-from stages.reporting.claims import INCONCLUSIVE, Claim, Comparison, OverfitFacts, Run, spread
+from stages.reporting.claims import INCONCLUSIVE, MEASURES_DISAGREE, Claim, Comparison, OverfitFacts, Run, spread
 from stages.reporting.overfit import Sign
 from stages.reporting.stats import McNemar, format_p
 from stages.reporting.summary import percent
@@ -40,6 +40,11 @@ def _sd(value: float, scale: float = 1.0, digits: int = 2) -> str:
 
 def _seeds(count: int) -> str:
     return f"{count} seed{'s' if count != 1 else ''}"
+
+
+def _epochs(epochs: Sequence[float]) -> str:
+    """Epochs to a threshold, per seed: "1, 2, never"."""
+    return ", ".join("never" if math.isinf(epoch) else str(int(epoch)) for epoch in epochs)
 
 
 def _effect(value: float, unit: str) -> str:
@@ -73,7 +78,7 @@ def rules_text(rules: ReportParams) -> str:
         f"{rules.overfit_window}-epoch stretch of the validation loss to the last epoch, the validation loss's least-squares slope is positive "
         f"(one-sided p below {rules.overfit_significance:g}) while the training loss's slope is negative; beside it, the rule's false-alarm rate on "
         "each run's own noise (that run with a flat tail). **Claim 4** is decided on both measures: supported or not supported when they agree, "
-        f'"{"inconclusive: measures disagree"}" when one says supported and the other not supported. **Claim 3** has two parts: at chance '
+        f'"{MEASURES_DISAGREE}" when one says supported and the other not supported. **Claim 3** has two parts: at chance '
         f"(test accuracy at most {100 * rules.chance_accuracy:g}% at every seed) and the worst; and a local minimum, supported unless some step along the "
         f"negative gradient at the main run's final weights lowers the training loss by more than {rules.landscape_tolerance:g} (the evaluate "
         "stage's landscape)."
@@ -162,7 +167,7 @@ def claim_evidence(claim: Claim, rules: ReportParams) -> str:
         shown = "; ".join(
             f"{item.model}: mean validation accuracy over epochs 1-{rules.convergence_window} {100 * item.val_area.mean:.2f}%, mean training loss "
             f"{item.train_area.mean:.4f}, epochs to {100 * rules.convergence_accuracy:g}% "
-            + ", ".join("never" if math.isinf(epoch) else str(int(epoch)) for epoch in item.epochs_to)
+            + _epochs(item.epochs_to)
             for item in claim.convergence
         )
         return f"{described}; the two measures: {parts}; shown, not deciding: {shown}"
@@ -190,7 +195,7 @@ def seed_table(runs: Mapping[str, Sequence[Run]], rules: ReportParams) -> str:
         ratio = spread(model_runs, lambda run: run.loss_ratio)
         epochs = [run.epochs_to(rules.convergence_accuracy) for run in model_runs]
         reached = [epoch for epoch in epochs if not math.isinf(epoch)]
-        listed = ", ".join("never" if math.isinf(epoch) else str(int(epoch)) for epoch in epochs)
+        listed = _epochs(epochs)
         seeds = ", ".join(str(run.seed) for run in model_runs)
         lines.append(
             f"| {name} | {seeds} | {100 * accuracy.mean:.2f}% ± {_sd(accuracy.sd, 100)} ({100 * accuracy.low:.2f}-{100 * accuracy.high:.2f}) | "
