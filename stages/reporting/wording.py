@@ -166,8 +166,7 @@ def claim_evidence(claim: Claim, rules: ReportParams) -> str:
         parts = "; ".join(f"{part.name}: {part.verdict}" for part in claim.parts)
         shown = "; ".join(
             f"{item.model}: mean validation accuracy over epochs 1-{rules.convergence_window} {100 * item.val_area.mean:.2f}%, mean training loss "
-            f"{item.train_area.mean:.4f}, epochs to {100 * rules.convergence_accuracy:g}% "
-            + _epochs(item.epochs_to)
+            f"{item.train_area.mean:.4f}, epochs to {100 * rules.convergence_accuracy:g}% " + _epochs(item.epochs_to)
             for item in claim.convergence
         )
         return f"{described}; the two measures: {parts}; shown, not deciding: {shown}"
