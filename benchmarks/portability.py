@@ -4,6 +4,7 @@ Run from the repository root, with `data/raw/mnist.npz` present (`dvc repro down
 
     python -m benchmarks.portability              # this machine's rows, appended to reports/benchmarks/portability.{json,md}
     python -m benchmarks.portability --distance   # also one full epoch per model, pinned against native oneDNN
+    python -m benchmarks.portability --stage replica@model3-1   # a fresh clone retrains one committed stage
 
 For each setting below it runs `python -m stages fingerprint` (each declared model 20 batches from
 seed 0, digests of weights and predictions) in a scratch copy of `params.yaml` whose `numerics` is
@@ -13,6 +14,10 @@ kept so that another CPU's rows can be compared with these. `--distance` trains 
 (429 batches) of every model under the pinned and the native setting and reports, per model, the
 largest relative weight difference (over the weight tensors, max |a - b| / max |a|), the relative
 L2 difference of all weights and the relative difference of the epoch's training loss: what a CPU that cannot give the pinned bytes should expect.
+`--stage` is the check a user makes of the committed runs: it clones this checkout's HEAD (`git clone`, no
+DVC cache), copies in the stage's dependencies that other stages make (the prepared data) from this working
+tree, runs `dvc repro -f -s <stage>` there and lists what changed: the same bytes leave only the stage's run
+record (it holds timings) and that file's hash in `dvc.lock`.
 Rows of machines this command did not run on (the probe's, `../shared/probes/README.md`) are kept
 as they are in the JSON file.
 """
@@ -22,9 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +39,7 @@ import numpy as np
 import yaml
 
 from stages.files import read_json, read_npz, write_json, write_text
+from stages.training.environment import NUMERIC_FLAGS, read_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "reports" / "benchmarks" / "portability"
@@ -82,6 +90,71 @@ def distance(first: Path, second: Path) -> dict[str, float]:
     return {"weights_largest": largest, "weights_overall": float(np.linalg.norm(flat_a - flat_b) / np.linalg.norm(flat_a))}
 
 
+def record_of(entry: dict[str, Any]) -> str | None:
+    """The run record a stage's command writes (`--record PATH`), from its dvc.lock entry."""
+    words = entry["cmd"].split()
+    return words[words.index("--record") + 1] if "--record" in words else None
+
+
+def lock_changes(before: dict[str, Any], after: dict[str, Any], stage: str, record: str | None) -> list[str]:
+    """What a rerun of `stage` changed in dvc.lock, the run record's own hash left out: the stage names whose
+    entries differ (`stage` itself if any dep, param or other output moved)."""
+
+    def without_record(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+        if entry is None:
+            return None
+        return {**entry, "outs": [out for out in entry.get("outs", []) if out["path"] != record]}
+
+    names = sorted(set(before["stages"]) | set(after["stages"]))
+    changed = []
+    for name in names:
+        old, new = before["stages"].get(name), after["stages"].get(name)
+        if name == stage:
+            old, new = without_record(old), without_record(new)
+        if old != new:
+            changed.append(name)
+    return changed
+
+
+def stage_check(stage: str, source: Path = ROOT) -> dict[str, Any]:
+    """Retrain `stage` in a fresh clone of `source`'s HEAD; what changed (see the module docstring)."""
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, check=True, capture_output=True, text=True).stdout.strip()
+    with tempfile.TemporaryDirectory() as scratch:
+        clone = Path(scratch, "clone")
+        subprocess.run(["git", "clone", "-q", str(source), str(clone)], check=True, capture_output=True, text=True)
+        before = yaml.safe_load((clone / "dvc.lock").read_text())
+        if stage not in before["stages"]:
+            raise SystemExit(f"error: --stage {stage}: no such stage in {source / 'dvc.lock'} at {commit[:7]}")
+        made = {out["path"] for entry in before["stages"].values() for out in entry.get("outs", [])}
+        for dep in before["stages"][stage].get("deps", []):
+            if dep["path"] in made:
+                origin, target = source / dep["path"], clone / dep["path"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                (shutil.copytree if origin.is_dir() else shutil.copy2)(origin, target)
+        started = time.monotonic()
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # the stages' `python`
+        ran = subprocess.run([sys.executable, "-m", "dvc", "repro", "-f", "-s", stage], cwd=clone, env=env, capture_output=True, text=True)
+        seconds = time.monotonic() - started
+        if ran.returncode != 0:
+            raise SystemExit(f"error: dvc repro -f -s {stage} failed in a fresh clone of {commit[:7]}:\n{ran.stdout}{ran.stderr}")
+        record = record_of(before["stages"][stage])
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=clone, check=True, capture_output=True, text=True)
+        files = sorted(line[3:] for line in status.stdout.splitlines())
+        after = yaml.safe_load((clone / "dvc.lock").read_text())
+    lock = lock_changes(before, after, stage, record)
+    others = [name for name in files if name not in {record, "dvc.lock"}]
+    return {
+        "stage": stage,
+        "commit": commit,
+        "seconds": round(seconds),
+        "load_15min": round(os.getloadavg()[2], 1),
+        "files_changed": files,
+        "lock_entries_changed": lock,
+        "same_bytes": not others and not lock,
+        "how": "python -m benchmarks.portability --stage",
+    }
+
+
 def agreement(rows: list[dict[str, Any]], models: list[str]) -> list[str]:
     """One table row per setting: how many CPUs have a row for it, and which models' digests all of them share."""
     lines = []
@@ -93,7 +166,8 @@ def agreement(rows: list[dict[str, Any]], models: list[str]) -> list[str]:
     return lines
 
 
-def markdown(rows: list[dict[str, Any]], expected: dict[str, Any]) -> str:
+def markdown(report: dict[str, Any], expected: dict[str, Any]) -> str:
+    rows, checks = report["rows"], report.get("stage_checks", [])
     models = list(expected["models"])
     lines = [
         "# Portability: the same bytes on another CPU?",
@@ -151,6 +225,26 @@ def markdown(rows: list[dict[str, Any]], expected: dict[str, Any]) -> str:
                 f"| {row['cpu']} | {name} | {value['weights_largest']:.1e} | {value['weights_overall']:.1e} | {value['loss']:.1e} |"
                 for name, value in row["distance"].items()
             ]
+    if checks:
+        lines += [
+            "",
+            "## A fresh clone retrains a committed stage (`--stage`)",
+            "",
+            "`git clone` of the commit, no DVC cache, the prepared data copied in, then `dvc repro -f -s <stage>`. Same bytes:",
+            "nothing changed but the stage's run record (its timings) and that file's hash in `dvc.lock`. The seconds are",
+            "the whole `dvc repro`; the 15-minute load average at its end says what else ran (about 2 for the stage alone on",
+            "2 cores, about 4 with a second training beside it).",
+            "",
+            "| stage | CPU | caches per core | commit | seconds | load (15 min) | files changed | same bytes | how |",
+            "|---|---|---|---|--:|--:|---|---|---|",
+        ]
+        for check in checks:
+            files = ", ".join(f"`{name}`" for name in check["files_changed"]) or "none"
+            lock = check["lock_entries_changed"]
+            verdict = "yes" if check["same_bytes"] else f"**no**{' (dvc.lock: ' + ', '.join(lock) + ')' if lock else ''}"
+            where = f"{check['stage']} | {check['cpu']} | {check['caches']} | {check['commit'][:7]}"
+            load = "not taken" if check["load_15min"] is None else check["load_15min"]
+            lines.append(f"| {where} | {check['seconds']:,} | {load} | {files} | {verdict} | {check['how']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -158,11 +252,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.portability")
     parser.add_argument("--raw", type=Path, default=ROOT / "data/raw/mnist.npz")
     parser.add_argument("--distance", action="store_true", help="also one full epoch per model, pinned against native oneDNN")
+    parser.add_argument("--stage", help="retrain this committed stage in a fresh clone of HEAD and record what changed")
     parser.add_argument("--out", type=Path, default=REPORT)
     args = parser.parse_args(argv)
 
     expected = read_json(EXPECTED)
     report = read_json(args.out.with_suffix(".json")) if args.out.with_suffix(".json").exists() else {"rows": []}
+    if args.stage:
+        check = stage_check(args.stage)
+        cpu = read_cpu()
+        flags = ", ".join(sorted(cpu.flags & set(NUMERIC_FLAGS)))
+        report.setdefault("stage_checks", []).append({"cpu": cpu.model, "flags": flags, "caches": caches(), **check})
+        write_json(args.out.with_suffix(".json"), report)
+        write_text(args.out.with_suffix(".md"), markdown(report, expected))
+        changed = ", ".join(check["files_changed"]) or "nothing"
+        print(f"{args.stage}: {'same bytes' if check['same_bytes'] else 'OTHER BYTES'}; changed {changed} ({check['seconds']} s)")
+        return
     added = []
     for label, numerics in SETTINGS:
         result = fingerprint(numerics, 20, args.raw)
@@ -194,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
     report["rows"] = [row for row in report["rows"] if (row["cpu"], row["caches"], row["setting"]) not in replaced]
     report["rows"] += added
     write_json(args.out.with_suffix(".json"), report)
-    write_text(args.out.with_suffix(".md"), markdown(report["rows"], expected))
+    write_text(args.out.with_suffix(".md"), markdown(report, expected))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,65 @@
+"""`python -m benchmarks.portability --stage`: a fresh clone retrains a committed stage and lists what
+changed; the same bytes leave only the stage's run record and its hash in dvc.lock."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.portability import REPORT, lock_changes, markdown, record_of, stage_check
+from stages.files import read_json
+from tests.conftest import git
+
+RECORD = "reports/runs/replica/model3-seed-1.json"
+
+
+def lock(record_md5: str, model_md5: str, deps_md5: str = "d1") -> dict:
+    outs = [{"path": "reports/replicas/model3/seed-1", "md5": model_md5}, {"path": RECORD, "md5": record_md5}]
+    cmd = f"python -m stages replica model3 --seed 1 --record {RECORD} --backup checkpoints/x"
+    return {"stages": {"replica@model3-1": {"cmd": cmd, "deps": [{"path": "data/prepared/train.npz", "md5": deps_md5}], "outs": outs}, "prepare": {"outs": []}}}
+
+
+def test_the_run_record_is_read_from_the_stage_command() -> None:
+    assert record_of(lock("r", "m")["stages"]["replica@model3-1"]) == RECORD
+    assert record_of({"cmd": "python -m stages report"}) is None
+
+
+def test_a_new_run_record_alone_is_the_same_bytes_and_any_other_hash_is_not() -> None:
+    before = lock("r1", "m1")
+    assert lock_changes(before, lock("r2", "m1"), "replica@model3-1", RECORD) == []
+    assert lock_changes(before, lock("r2", "m2"), "replica@model3-1", RECORD) == ["replica@model3-1"]
+    assert lock_changes(before, lock("r1", "m1", deps_md5="d2"), "replica@model3-1", RECORD) == ["replica@model3-1"]
+    other = copy.deepcopy(before)
+    other["stages"]["prepare"]["outs"] = [{"path": "data/prepared", "md5": "p"}]
+    assert lock_changes(before, other, "replica@model3-1", RECORD) == ["prepare"]
+    # The record left out of the comparison only for the stage that reran.
+    assert lock_changes(before, lock("r2", "m1"), "prepare", RECORD) == ["replica@model3-1"]
+
+
+def test_a_fresh_clone_retrains_a_committed_replica_to_the_same_bytes(pipeline_run: Path) -> None:
+    check = stage_check("replica@model3-1", pipeline_run)
+    assert set(check["files_changed"]) <= {"dvc.lock", RECORD}, check
+    assert RECORD in check["files_changed"]  # it did run: the record holds this run's timings
+    assert check["lock_entries_changed"] == [] and check["same_bytes"] is True
+    assert check["commit"] == git("rev-parse", "HEAD", cwd=pipeline_run).stdout.strip()
+
+
+def test_a_stage_the_lock_does_not_hold_is_named(pipeline_run: Path) -> None:
+    with pytest.raises(SystemExit, match=r"--stage replica@model9-1: no such stage in .*dvc.lock"):
+        stage_check("replica@model9-1", pipeline_run)
+
+
+def test_the_committed_table_is_what_the_committed_json_renders() -> None:
+    report, expected = read_json(REPORT.with_suffix(".json")), read_json(REPORT.parent.parent / "fingerprint.json")
+    assert markdown(report, expected) == REPORT.with_suffix(".md").read_text()
+    for check in report.get("stage_checks", []):
+        assert check["same_bytes"] == (not check["lock_entries_changed"] and set(check["files_changed"]) <= {"dvc.lock", record_path(check)}), json.dumps(check)
+
+
+def record_path(check: dict) -> str:
+    kind, _, name = check["stage"].partition("@")
+    model, _, seed = name.rpartition("-")
+    return f"reports/runs/{kind}/{model}-seed-{seed}.json"
