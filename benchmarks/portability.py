@@ -5,6 +5,7 @@ Run from the repository root, with `data/raw/mnist.npz` present (`dvc repro down
     python -m benchmarks.portability              # this machine's rows, appended to reports/benchmarks/portability.{json,md}
     python -m benchmarks.portability --distance   # also one full epoch per model, pinned against native oneDNN
     python -m benchmarks.portability --stage replica@model3-1   # a fresh clone retrains one committed stage
+    python -m benchmarks.portability --emulate EPYC-Milan      # the pinned setting on a CPU QEMU emulates
 
 For each setting below it runs `python -m stages fingerprint` (each declared model 20 batches from
 seed 0, digests of weights and predictions) in a scratch copy of `params.yaml` whose `numerics` is
@@ -18,6 +19,11 @@ L2 difference of all weights and the relative difference of the epoch's training
 DVC cache), copies in the stage's dependencies that other stages make (the prepared data) from this working
 tree, runs `dvc repro -f -s <stage>` there and lists what changed: the same bytes leave only the stage's run
 record (it holds timings) and that file's hash in `dvc.lock`.
+`--emulate MODEL` runs the pinned setting's fingerprint under QEMU's user-mode emulator (`qemu-x86_64 -cpu
+MODEL`, Debian's `qemu-user`): TensorFlow and oneDNN then read that CPU model's CPUID (an AVX2-only EPYC-Milan,
+say: no AVX-512, its own cache sizes), so one machine can say what an AVX2-only CPU computes. The row names the
+emulator, the model and the features numpy's runtime detection saw under it; it is an emulated CPU, not a
+measured one, and slow (TCG translates every instruction).
 Rows of machines this command did not run on (the probe's, `../shared/probes/README.md`) are kept
 as they are in the JSON file.
 """
@@ -32,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +73,42 @@ def caches() -> str:
     return ", ".join(found) or "unknown"
 
 
-def fingerprint(numerics: dict[str, Any], steps: int, raw: Path, weights: Path | None = None) -> dict[str, Any]:
-    """`python -m stages fingerprint` under `numerics`, in a scratch copy of params.yaml; its JSON result."""
+# numpy's names for the CPU features the rows list (its runtime CPUID detection, which sees QEMU's model).
+NUMPY_FEATURES = {"AVX2": "avx2", "FMA3": "fma", "AVX512F": "avx512f", "AVX512VNNI": "avx512_vnni", "AVX512BF16": "avx512_bf16"}
+
+
+def emulator(model: str) -> list[str]:
+    """The command prefix that runs a program on QEMU's `model` of an x86-64 CPU."""
+    qemu = shutil.which("qemu-x86_64")
+    if qemu is None:
+        raise SystemExit("error: --emulate needs QEMU's user-mode emulator, qemu-x86_64 (Debian: apt-get install qemu-user)")
+    return [qemu, "-cpu", model]
+
+
+def emulated_cpu(model: str) -> dict[str, str]:
+    """The row's CPU columns under `qemu-x86_64 -cpu model`: the emulator, the model, the features numpy detects."""
+    probe = "from numpy._core._multiarray_umath import __cpu_features__ as f; print(','.join(k for k, v in f.items() if v))"
+    found = subprocess.run([*emulator(model), sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.split(",")
+    version = subprocess.run([emulator(model)[0], "--version"], check=True, capture_output=True, text=True).stdout.split()[2]
+    flags = [name for feature, name in NUMPY_FEATURES.items() if feature in {word.strip() for word in found}]
+    absent = [name for feature, name in NUMPY_FEATURES.items() if name not in flags]
+    return {
+        "cpu": f"QEMU {version} -cpu {model}, emulated on {read_cpu().model}",
+        "flags": ", ".join(flags) + (f"; no {', '.join(absent)}" if absent else ""),
+        "caches": "QEMU's model",
+    }
+
+
+def fingerprint(numerics: dict[str, Any], steps: int, raw: Path, weights: Path | None = None, emulate: str | None = None) -> dict[str, Any]:
+    """`python -m stages fingerprint` under `numerics`, in a scratch copy of params.yaml (on QEMU's `emulate`
+    CPU model if given); its JSON result."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["numerics"] = numerics
     with tempfile.TemporaryDirectory() as scratch:
         Path(scratch, "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         out = Path(scratch, "result.json")
         command = [sys.executable, "-m", "stages", "fingerprint", "--raw", str(raw.resolve()), "--steps", str(steps), "--out", str(out)]
+        command = [*(emulator(emulate) if emulate else []), *command]
         command += ["--update", "--expected", str(Path(scratch, "expected.json"))]
         if weights is not None:
             command += ["--weights", str(weights)]
@@ -127,7 +162,7 @@ def stage_check(stage: str, source: Path = ROOT) -> dict[str, Any]:
             raise SystemExit(f"error: --stage {stage}: no such stage in {source / 'dvc.lock'} at {commit[:7]}")
         made = {out["path"] for entry in before["stages"].values() for out in entry.get("outs", [])}
         for dep in before["stages"][stage].get("deps", []):
-            if dep["path"] in made:
+            if any(dep["path"] == out or dep["path"].startswith(f"{out}/") for out in made):
                 origin, target = source / dep["path"], clone / dep["path"]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 (shutil.copytree if origin.is_dir() else shutil.copy2)(origin, target)
@@ -248,35 +283,42 @@ def markdown(report: dict[str, Any], expected: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def save(out: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Apply `change` to the report as it is on disk now (another run may have added rows while this one
+    measured), then write its JSON and its table."""
+    report = read_json(out.with_suffix(".json")) if out.with_suffix(".json").exists() else {"rows": []}
+    change(report)
+    write_json(out.with_suffix(".json"), report)
+    write_text(out.with_suffix(".md"), markdown(report, read_json(EXPECTED)))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.portability")
     parser.add_argument("--raw", type=Path, default=ROOT / "data/raw/mnist.npz")
     parser.add_argument("--distance", action="store_true", help="also one full epoch per model, pinned against native oneDNN")
     parser.add_argument("--stage", help="retrain this committed stage in a fresh clone of HEAD and record what changed")
+    parser.add_argument("--emulate", metavar="MODEL", help="the pinned setting only, on QEMU's MODEL of a CPU (qemu-x86_64 -cpu help lists them)")
     parser.add_argument("--out", type=Path, default=REPORT)
     args = parser.parse_args(argv)
 
-    expected = read_json(EXPECTED)
-    report = read_json(args.out.with_suffix(".json")) if args.out.with_suffix(".json").exists() else {"rows": []}
     if args.stage:
         check = stage_check(args.stage)
         cpu = read_cpu()
         flags = ", ".join(sorted(cpu.flags & set(NUMERIC_FLAGS)))
-        report.setdefault("stage_checks", []).append({"cpu": cpu.model, "flags": flags, "caches": caches(), **check})
-        write_json(args.out.with_suffix(".json"), report)
-        write_text(args.out.with_suffix(".md"), markdown(report, expected))
+        save(args.out, lambda report: report.setdefault("stage_checks", []).append({"cpu": cpu.model, "flags": flags, "caches": caches(), **check}))
         changed = ", ".join(check["files_changed"]) or "nothing"
         print(f"{args.stage}: {'same bytes' if check['same_bytes'] else 'OTHER BYTES'}; changed {changed} ({check['seconds']} s)")
         return
     added = []
-    for label, numerics in SETTINGS:
-        result = fingerprint(numerics, 20, args.raw)
+    for label, numerics in SETTINGS[:1] if args.emulate else SETTINGS:
+        result = fingerprint(numerics, 20, args.raw, emulate=args.emulate)
         environment = result["environment"]
         row = {
             "cpu": environment["cpu"],
             "flags": ", ".join(environment["cpu_flags"]),
             "cores": environment["cpu_count"],
             "caches": caches(),
+            **(emulated_cpu(args.emulate) if args.emulate else {}),
             "setting": label,
             "numerics": numerics,
             "packages": environment["packages"],
@@ -296,10 +338,11 @@ def main(argv: list[str] | None = None) -> None:
                 for name in pinned["models"]
             }
     replaced = {(row["cpu"], row["caches"], row["setting"]) for row in added}
-    report["rows"] = [row for row in report["rows"] if (row["cpu"], row["caches"], row["setting"]) not in replaced]
-    report["rows"] += added
-    write_json(args.out.with_suffix(".json"), report)
-    write_text(args.out.with_suffix(".md"), markdown(report, expected))
+
+    def add_rows(report: dict[str, Any]) -> None:
+        report["rows"] = [row for row in report["rows"] if (row["cpu"], row["caches"], row["setting"]) not in replaced] + added
+
+    save(args.out, add_rows)
 
 
 if __name__ == "__main__":

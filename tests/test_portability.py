@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.portability import REPORT, lock_changes, markdown, record_of, stage_check
+from benchmarks.portability import REPORT, emulator, lock_changes, markdown, record_of, stage_check
 from stages.files import read_json
 from tests.conftest import git
 
@@ -63,3 +63,17 @@ def record_path(check: dict) -> str:
     kind, _, name = check["stage"].partition("@")
     model, _, seed = name.rpartition("-")
     return f"reports/runs/{kind}/{model}-seed-{seed}.json"
+
+
+def test_emulating_a_cpu_without_qemu_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("benchmarks.portability.shutil.which", lambda name: None)
+    with pytest.raises(SystemExit, match=r"--emulate needs QEMU's user-mode emulator, qemu-x86_64 \(Debian: apt-get install qemu-user\)"):
+        emulator("EPYC-Milan")
+
+
+def test_an_emulated_row_says_it_is_emulated_and_which_features_it_lacked() -> None:
+    report = read_json(REPORT.with_suffix(".json"))
+    for row in report["rows"]:
+        if row["cpu"].startswith("QEMU"):
+            assert ", emulated on " in row["cpu"] and row["caches"] == "QEMU's model"
+            assert row["setting"].startswith("pinned") and "no avx512f" in row["flags"], row["flags"]
