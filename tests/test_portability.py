@@ -71,9 +71,20 @@ def test_emulating_a_cpu_without_qemu_says_what_to_install(monkeypatch: pytest.M
         emulator("EPYC-Milan")
 
 
-def test_an_emulated_row_says_it_is_emulated_and_which_features_it_lacked() -> None:
-    report = read_json(REPORT.with_suffix(".json"))
-    for row in report["rows"]:
-        if row["cpu"].startswith("QEMU"):
-            assert ", emulated on " in row["cpu"] and row["caches"] == "QEMU's model"
-            assert row["setting"].startswith("pinned") and "no avx512f" in row["flags"], row["flags"]
+def test_an_emulated_check_says_it_is_emulated_and_compares_each_model_with_this_cpu() -> None:
+    pair = {"here": {"weights": "a" * 16, "predictions": "b" * 16}, "emulated": {"weights": "a" * 16, "predictions": "c" * 16}}
+    check = {
+        "cpu": "QEMU 7.2.22 -cpu EPYC-Milan, emulated on AMD EPYC",
+        "flags": "avx2, fma; no avx512f",
+        "host_caches": "L1d 32K",
+        "steps": 1,
+        "models": {"model2": pair},
+        "same_bytes": False,
+        "seconds": {"here": 10, "emulated": 1234},
+    }
+    table = markdown({"rows": [], "emulated_checks": [check]}, read_json(REPORT.parent.parent / "fingerprint.json"))
+    cpu = "QEMU 7.2.22 -cpu EPYC-Milan, emulated on AMD EPYC (avx2, fma; no avx512f)"
+    assert f"| {cpu} | L1d 32K | 1 | model2 | aaaaaaaa / bbbbbbbb | aaaaaaaa / cccccccc | **no** | 10 / 1,234 |" in table
+    for committed in read_json(REPORT.with_suffix(".json")).get("emulated_checks", []):
+        assert ", emulated on " in committed["cpu"] and "no avx512f" in committed["flags"], committed["flags"]
+        assert committed["same_bytes"] == all(pair["here"] == pair["emulated"] for pair in committed["models"].values())
