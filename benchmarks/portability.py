@@ -21,9 +21,10 @@ tree, runs `dvc repro -f -s <stage>` there and lists what changed: the same byte
 record (it holds timings) and that file's hash in `dvc.lock`.
 `--emulate MODEL` runs the pinned setting's fingerprint twice, on this CPU and under QEMU's user-mode emulator
 (`qemu-x86_64 -cpu MODEL`, Debian's `qemu-user`), and compares the two digests per model. TensorFlow and oneDNN
-then read that CPU model's CPUID (an AVX2-only EPYC-Milan, say: no AVX-512, its own cache sizes), so one
+then read that CPU model's CPUID (an AVX2-only EPYC-Milan, say: no AVX-512), so one
 machine can say what an AVX2-only CPU computes. The emulator translates every instruction: on the 2-core EPYC
-one 20-batch model did not finish in 52 minutes, so `--models` and `--steps` choose a smaller piece (the
+the whole fingerprint (six models, 20 batches) had not finished after 70 minutes with a training beside it, so
+`--models` and `--steps` choose a smaller piece (the
 committed digests hold 20 batches, so the comparison is with this CPU's run of the same piece). An emulated CPU,
 not a measured one: the table says which.
 Rows of machines this command did not run on (the probe's, `../shared/probes/README.md`) are kept
