@@ -77,6 +77,7 @@ def test_an_emulated_check_says_it_is_emulated_and_compares_each_model_with_this
         "cpu": "QEMU 7.2.22 -cpu EPYC-Milan, emulated on AMD EPYC",
         "flags": "avx2, fma; no avx512f",
         "host_caches": "L1d 32K",
+        "setting": "pinned: oneDNN on, ISA AVX2, 2 threads",
         "steps": 1,
         "models": {"model2": pair},
         "same_bytes": False,
@@ -84,7 +85,9 @@ def test_an_emulated_check_says_it_is_emulated_and_compares_each_model_with_this
     }
     table = markdown({"rows": [], "emulated_checks": [check]}, read_json(REPORT.parent.parent / "fingerprint.json"))
     cpu = "QEMU 7.2.22 -cpu EPYC-Milan, emulated on AMD EPYC (avx2, fma; no avx512f)"
-    assert f"| {cpu} | L1d 32K | 1 | model2 | aaaaaaaa / bbbbbbbb | aaaaaaaa / cccccccc | **no** | 10 / 1,234 |" in table
+    assert (
+        f"| {cpu} | L1d 32K | pinned: oneDNN on, ISA AVX2, 2 threads | 1 | model2 | aaaaaaaa / bbbbbbbb | aaaaaaaa / cccccccc | **no** | 10 / 1,234 |" in table
+    )
     for committed in read_json(REPORT.with_suffix(".json")).get("emulated_checks", []):
         assert ", emulated on " in committed["cpu"] and "no avx512f" in committed["flags"], committed["flags"]
         assert committed["same_bytes"] == all(pair["here"] == pair["emulated"] for pair in committed["models"].values())
