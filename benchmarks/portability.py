@@ -22,7 +22,8 @@ record (it holds timings) and that file's hash in `dvc.lock`.
 `--emulate MODEL` runs the pinned setting's fingerprint twice, on this CPU and under QEMU's user-mode emulator
 (`qemu-x86_64 -cpu MODEL`, Debian's `qemu-user`), and compares the two digests per model; then the same for
 Eigen's kernels (oneDNN off, no cap), a control: their code is the same on every CPU and gave the same bytes on
-both real CPUs, so where they differ emulated, the emulator itself computes other bytes. TensorFlow and oneDNN
+both real CPUs, so where they too differ emulated, the emulated CPU cannot stand in for a real one (the
+difference need not come from the missing AVX-512). TensorFlow and oneDNN
 then read that CPU model's CPUID (an AVX2-only EPYC-Milan, say: no AVX-512), so one
 machine can say what an AVX2-only CPU computes. The emulator translates every instruction: on the 2-core EPYC
 the whole fingerprint (six models, 20 batches) had not finished after 70 minutes with a training beside it, so
@@ -133,7 +134,7 @@ def distance(first: Path, second: Path) -> dict[str, float]:
 
 
 # What --emulate runs: the pinned setting, and Eigen's kernels (oneDNN off, no cap), which gave the same bytes
-# on both real CPUs and whose code does not change with the CPU: a control for the emulator itself.
+# on both real CPUs and whose instructions do not change with the CPU: a control for the emulation.
 EMULATED_SETTINGS = (SETTINGS[0], SETTINGS[3])
 
 
