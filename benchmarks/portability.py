@@ -20,16 +20,14 @@ DVC cache), copies in the stage's dependencies that other stages make (the prepa
 tree, runs `dvc repro -f -s <stage>` there and lists what changed: the same bytes leave only the stage's run
 record (it holds timings) and that file's hash in `dvc.lock`.
 `--emulate MODEL` runs the pinned setting's fingerprint twice, on this CPU and under QEMU's user-mode emulator
-(`qemu-x86_64 -cpu MODEL`, Debian's `qemu-user`), and compares the two digests per model; then the same for
-Eigen's kernels (oneDNN off, no cap), a control: their code is the same on every CPU and gave the same bytes on
-both real CPUs, so where they too differ emulated, the emulated CPU cannot stand in for a real one (the
-difference need not come from the missing AVX-512). TensorFlow and oneDNN
-then read that CPU model's CPUID (an AVX2-only EPYC-Milan, say: no AVX-512), so one
-machine can say what an AVX2-only CPU computes. The emulator translates every instruction: on the 2-core EPYC
-the whole fingerprint (six models, 20 batches) had not finished after 70 minutes with a training beside it, so
-`--models` and `--steps` choose a smaller piece (the
-committed digests hold 20 batches, so the comparison is with this CPU's run of the same piece). An emulated CPU,
-not a measured one: the table says which.
+(`qemu-x86_64 -cpu MODEL`, Debian's `qemu-user`), and compares the digests per model. TensorFlow and oneDNN
+then read that CPU model's CPUID (an AVX2-only EPYC-Milan, say: no AVX-512), so one machine can try what an
+AVX2-only CPU computes. Then the same for Eigen's kernels (oneDNN off, no cap), a control: their instructions
+are the same on every CPU and they gave the same bytes on both real CPUs, so where they too differ emulated,
+the emulated CPU cannot stand in for a real one (the difference need not come from the missing AVX-512). The
+emulator translates every instruction: on the 2-core EPYC the whole fingerprint (six models, 20 batches) had
+not finished after 70 minutes with a training beside it, so `--models` and `--steps` choose a smaller piece
+(the committed digests hold 20 batches, so the comparison is with this CPU's run of the same piece).
 Rows of machines this command did not run on (the probe's, `../shared/probes/README.md`) are kept
 as they are in the JSON file.
 """
