@@ -322,6 +322,15 @@ def markdown(report: dict[str, Any], expected: dict[str, Any]) -> str:
                 seconds = f"{check['seconds']['here']:,} / {check['seconds']['emulated']:,}"
                 where = f"{check['cpu']} ({check['flags']}) | {check['host_caches']} | {check['setting']} | {check['steps']}"
                 lines.append(f"| {where} | {name} | {here} | {there} | {same} | {seconds} |")
+        control = [check for check in emulated if check["setting"] == EMULATED_SETTINGS[1][0]]
+        if any(not check["same_bytes"] for check in control):
+            lines += [
+                "",
+                "Eigen's kernels (oneDNN off, no cap), the control, differ emulated too, though their instructions are the",
+                "same on every CPU and they gave the same bytes on both real CPUs: the emulated CPU is no stand-in for a real",
+                "AVX2-only one, and whether such a CPU computes the committed bytes stays open until a session on one runs",
+                "`python -m stages fingerprint`.",
+            ]
     if checks:
         lines += [
             "",
