@@ -55,6 +55,8 @@ from stages.training.environment import NUMERIC_FLAGS, read_cpu
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "reports" / "benchmarks" / "portability"
 EXPECTED = ROOT / "reports" / "fingerprint.json"
+# The digests a fingerprint gives per model, the ones the rows keep.
+DIGESTS = ("weights", "predictions")
 # (label, numerics): the pinned setting first, then those the probe compared.
 SETTINGS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("pinned: oneDNN on, ISA AVX2, 2 threads", {"intra_op_threads": 2, "inter_op_threads": 2, "onednn": True, "onednn_isa": "AVX2"}),
@@ -92,8 +94,9 @@ def emulator(model: str) -> list[str]:
 def emulated_cpu(model: str) -> dict[str, str]:
     """The row's CPU columns under `qemu-x86_64 -cpu model`: the emulator, the model, the features numpy detects."""
     probe = "from numpy._core._multiarray_umath import __cpu_features__ as f; print(','.join(k for k, v in f.items() if v))"
-    found = subprocess.run([*emulator(model), sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.split(",")
-    version = subprocess.run([emulator(model)[0], "--version"], check=True, capture_output=True, text=True).stdout.split()[2]
+    prefix = emulator(model)
+    found = subprocess.run([*prefix, sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.split(",")
+    version = subprocess.run([prefix[0], "--version"], check=True, capture_output=True, text=True).stdout.split()[2]
     flags = [name for feature, name in NUMPY_FEATURES.items() if feature in {word.strip() for word in found}]
     absent = [name for feature, name in NUMPY_FEATURES.items() if name not in flags]
     return {
@@ -138,6 +141,7 @@ EMULATED_SETTINGS = (SETTINGS[0], SETTINGS[3])
 
 def emulated_check(model: str, steps: int, models: str | None, raw: Path) -> list[dict[str, Any]]:
     """For each of EMULATED_SETTINGS, the fingerprint of `models` after `steps` batches here and on QEMU's `model`."""
+    where = {**emulated_cpu(model), "host_caches": caches()}
     checks = []
     for label, numerics in EMULATED_SETTINGS:
         started = time.monotonic()
@@ -146,15 +150,13 @@ def emulated_check(model: str, steps: int, models: str | None, raw: Path) -> lis
         started = time.monotonic()
         emulated = fingerprint(numerics, steps, raw, emulate=model, models=models)
         emulated_seconds = time.monotonic() - started
-        keys = ("weights", "predictions")
         digests = {
-            name: {"here": {key: native["models"][name][key] for key in keys}, "emulated": {key: value[key] for key in keys}}
+            name: {"here": {key: native["models"][name][key] for key in DIGESTS}, "emulated": {key: value[key] for key in DIGESTS}}
             for name, value in emulated["models"].items()
         }
         checks.append(
             {
-                **emulated_cpu(model),
-                "host_caches": caches(),
+                **where,
                 "setting": label,
                 "steps": steps,
                 "models": digests,
@@ -277,7 +279,7 @@ def markdown(report: dict[str, Any], expected: dict[str, Any]) -> str:
         digests = " | ".join(row["models"].get(name, {}).get("weights", "-")[:8] for name in models)
         match = ""
         if row["numerics"] == expected["environment"]["numerics"]:
-            committed = {name: {key: expected["models"][name][key] for key in ("weights", "predictions")} for name in models}
+            committed = {name: {key: expected["models"][name][key] for key in DIGESTS} for name in models}
             match = "yes" if all(row["models"].get(name) == committed[name] for name in models) else "**no**"
         lines.append(f"| {row['cpu']} ({row['flags']}) | {row['caches']} | {row['setting']} | {digests} | {match} |")
     distances = [row for row in rows if row.get("distance")]
@@ -401,7 +403,7 @@ def main(argv: list[str] | None = None) -> None:
             "setting": label,
             "numerics": numerics,
             "packages": environment["packages"],
-            "models": {name: {key: value[key] for key in ("weights", "predictions")} for name, value in result["models"].items()},
+            "models": {name: {key: value[key] for key in DIGESTS} for name, value in result["models"].items()},
         }
         added.append(row)
         print(label, flush=True)
