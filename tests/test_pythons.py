@@ -69,6 +69,10 @@ def venv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 def venv_env(folder: Path) -> dict[str, str]:
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{folder / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("VIRTUAL_ENV", None)
+    # pip, as the README installs, compiles every module's bytecode; uv does not. Under
+    # PYTHONDONTWRITEBYTECODE (set on our CI machine) each process would compile TensorFlow's and DVC's
+    # modules again: the first import writes them instead, as in a venv made by pip.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
