@@ -4,14 +4,18 @@ Trains each declared model and ablation a few batches (default 20 of 140, seed 0
 training images of MNIST, with the pinned numerics (`params.yaml: numerics`, applied before
 TensorFlow starts) and the train stage's own builder and batch pipeline, then prints per model the
 MD5 of its weights (in `get_weights` order) and of its predictions on 1,000 images, with the
-machine it ran on. The expected digests are committed in `reports/fingerprint.json`; a digest that
-differs is an error naming the model, the CPU and the settings. Equal digests say this CPU runs
+machine it ran on. The expected digests are committed in `reports/fingerprint.json`: the reference
+CPU's (the one that trained the committed runs) and, under `other_cpus`, those of each CPU model a
+session measured to compute other bytes. Digests equal to the reference's, or to a recorded CPU's
+(the line then names which models compute the committed bytes there), pass; any other digest is an
+error naming the model, the CPU and the settings. Equal digests say this CPU runs
 the same kernels in the same order as the reference on these batches, every model's layers and
 optimizer included; they are evidence for, not proof of, equal bytes after a full run (a stage's
 own `dvc repro -f -s` is that proof).
 
     python -m stages fingerprint                        # compare with reports/fingerprint.json
-    python -m stages fingerprint --update               # write this machine's digests there
+    python -m stages fingerprint --update               # write this machine's digests there, as the reference
+    python -m stages fingerprint --record               # add this CPU's other digests under `other_cpus`
     python -m stages fingerprint --steps 429 --weights DIR   # one full epoch, weights saved (benchmarks.portability)
 
 It reads `data/raw/mnist.npz` (the download stage's output), normalised as the prepare stage does,
@@ -83,11 +87,28 @@ def differences(found: dict[str, dict[str, Any]], expected: dict[str, dict[str, 
     return problems
 
 
+def agreeing(found: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]]) -> list[str]:
+    """The models of `found` whose digests equal `expected`'s."""
+    return [name for name in found if not differences({name: found[name]}, expected)]
+
+
+def record(path: Path, expected: dict[str, Any], result: dict[str, Any]) -> None:
+    """Add `result` to `path`'s `other_cpus`, replacing an entry with the same digests (the same bytes, measured again)."""
+    if not differences(result["models"], expected["models"]):
+        logger.info("this machine computes the reference digests of %s: nothing to record", path)
+        return
+    others = [other for other in expected.get("other_cpus", []) if differences(result["models"], other["models"])]
+    entry = {"environment": result["environment"], "models": result["models"]}
+    write_json(path, {**expected, "other_cpus": [*others, entry]})
+    logger.info("digests of %s recorded in %s under other_cpus", result["environment"]["cpu"], path)
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m stages fingerprint")
     parser.add_argument("--raw", type=Path, default=Path("data/raw/mnist.npz"), help="MNIST as the download stage writes it")
     parser.add_argument("--expected", type=Path, default=EXPECTED)
     parser.add_argument("--update", action="store_true", help="write this machine's digests to --expected instead of comparing")
+    parser.add_argument("--record", action="store_true", help="add this machine's digests to --expected as another CPU's (other_cpus)")
     parser.add_argument("--steps", type=int, default=20, help="batches of 140 per model (default 20; 429 is one epoch of MNIST)")
     parser.add_argument("--out", type=Path, help="also write this machine's result as JSON here")
     parser.add_argument("--weights", type=Path, help="save each model's final weights here (<model>.npz), for comparing machines")
@@ -96,6 +117,8 @@ def main(argv: list[str]) -> None:
 
     if args.steps < 1:
         raise StageError(f"--steps must be at least 1, got {args.steps}")
+    if args.record and (args.models or args.update):
+        raise StageError("--record adds every declared model's digests: give it without --models and --update")
     params = load_training()
     numerics = load(NumericsSection).numerics
     names = args.models.split(",") if args.models else [*params.models, *params.ablations.models]
@@ -128,11 +151,31 @@ def main(argv: list[str]) -> None:
             f"{args.expected} holds digests made with numerics {expected['environment']['numerics']}, params.yaml pins {numerics.model_dump()}: "
             "the digests of other numerics are other bytes; run `python -m stages fingerprint --update` on the reference machine"
         )
+    if args.record:
+        record(args.expected, expected, result)
+        return
     problems = differences(found, expected["models"])
-    if problems:
-        raise FingerprintMismatch(
-            f"this machine computes other bytes than {args.expected} ({expected['environment']['cpu']}): {'; '.join(problems)}. "
-            f"Here: {cpu.model} ({cpu.machine}), {numerics.describe()}. A `dvc repro` here gives results that differ from the "
-            "committed ones (how far: reports/benchmarks/portability.md)."
-        )
-    logger.info("every digest matches %s: this machine computes the committed bytes on these batches", args.expected)
+    if not problems:
+        logger.info("every digest matches %s: this machine computes the committed bytes on these batches", args.expected)
+        return
+    others = expected.get("other_cpus", [])
+    for other in others:
+        if not differences(found, other["models"]):
+            same = agreeing(found, expected["models"])
+            moved = [name for name in found if name not in same]
+            logger.info(
+                "every digest matches those %s records for %s: on this CPU %s the committed bytes and %s other bytes, "
+                "so a `dvc repro` of %s stages gives other results than the committed ones (how far: reports/benchmarks/portability.md)",
+                args.expected,
+                other["environment"]["cpu"],
+                f"{', '.join(same)} {'gives' if len(same) == 1 else 'give'}" if same else "no model gives",
+                ", ".join(moved),
+                "their" if len(moved) > 1 else "its",
+            )
+            return
+    recorded = f", nor those it records for {', '.join(other['environment']['cpu'] for other in others)}" if others else ""
+    raise FingerprintMismatch(
+        f"this machine computes other bytes than {args.expected} ({expected['environment']['cpu']}){recorded}: {'; '.join(problems)}. "
+        f"Here: {cpu.model} ({cpu.machine}), {numerics.describe()}. A `dvc repro` here gives results that differ from the "
+        "committed ones (how far: reports/benchmarks/portability.md); `python -m stages fingerprint --record` adds this CPU's digests."
+    )

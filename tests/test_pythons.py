@@ -85,13 +85,19 @@ def test_the_stages_check_runs(venv: tuple[str, Path]) -> None:
 
 
 def test_the_fingerprint_matches_the_committed_digests(venv: tuple[str, Path], raw_mnist: Path) -> None:
-    """If this fails, this Python computes other bytes: say so in reports/benchmarks/portability.md."""
+    """If this fails, this Python computes other bytes than 3.11: say so in reports/benchmarks/portability.md."""
     _, folder = venv
     command = [str(folder / "bin" / "python"), "-m", "stages", "fingerprint", "--raw", str(raw_mnist / "mnist.npz")]
     result = run(command, REPO, venv_env(folder))
-    for name, digests in json.loads((REPO / "reports" / "fingerprint.json").read_text())["models"].items():
-        assert f"{name:<14s} weights {digests['weights']}  predictions {digests['predictions']}" in result.stdout
-    assert result.stdout.rstrip().endswith("every digest matches reports/fingerprint.json: this machine computes the committed bytes on these batches")
+    committed = json.loads((REPO / "reports" / "fingerprint.json").read_text())
+    # The digests of the reference CPU, or of the recorded CPU this one is (3.11 on this machine gives the same).
+    matched = [
+        recorded
+        for recorded in [committed, *committed.get("other_cpus", [])]
+        if all(f"{name:<14s} weights {d['weights']}  predictions {d['predictions']}" in result.stdout for name, d in recorded["models"].items())
+    ]
+    assert len(matched) == 1, result.stdout
+    assert result.stdout.rstrip().splitlines()[-1].startswith("every digest matches "), result.stdout
 
 
 def test_a_slice_stage_reproduces(venv: tuple[str, Path], prepared_slice: Path, tmp_path: Path) -> None:
