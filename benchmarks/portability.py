@@ -18,7 +18,9 @@ L2 difference of all weights and the relative difference of the epoch's training
 `--stage` is the check a user makes of the committed runs: it clones this checkout's HEAD (`git clone`, no
 DVC cache), copies in the stage's dependencies that other stages make (the prepared data) from this working
 tree, runs `dvc repro -f -s <stage>` there and lists what changed: the same bytes leave only the stage's run
-record (it holds timings) and that file's hash in `dvc.lock`.
+record (it holds timings) and that file's hash in `dvc.lock`. Where other bytes come back, it also records how far
+the results are from the committed ones: each changed metrics.json's test accuracy and losses, and how many test
+images each changed predictions.txt classifies otherwise.
 `--emulate MODEL` runs the pinned setting's fingerprint twice, on this CPU and under QEMU's user-mode emulator
 (`qemu-x86_64 -cpu MODEL`, Debian's `qemu-user`), and compares the digests per model. TensorFlow and oneDNN
 then read that CPU model's CPUID (an AVX2-only EPYC-Milan, say: no AVX-512), so one machine can try what an
@@ -194,6 +196,27 @@ def lock_changes(before: dict[str, Any], after: dict[str, Any], stage: str, reco
     return changed
 
 
+RESULTS = ("test_accuracy", "test_loss", "train_loss")
+
+
+def results_apart(clone: Path, changed: list[str]) -> dict[str, Any]:
+    """How far the retrained results in `clone` are from the committed ones, for each changed metrics.json (its
+    test accuracy and losses, committed and here) and predictions.txt (how many test images are classified otherwise)."""
+    apart: dict[str, Any] = {}
+
+    def committed(path: str) -> str:
+        return subprocess.run(["git", "show", f"HEAD:{path}"], cwd=clone, check=True, capture_output=True, text=True).stdout
+
+    for path in changed:
+        if path.endswith("/metrics.json"):
+            there, here = json.loads(committed(path)), json.loads((clone / path).read_text())
+            apart[path] = {key: {"committed": there[key], "here": here[key]} for key in RESULTS if key in there and key in here}
+        elif path.endswith("/predictions.txt"):
+            there, here = committed(path).strip(), (clone / path).read_text().strip()
+            apart[path] = {"images": len(here), "classified_otherwise": sum(a != b for a, b in zip(there, here, strict=False))}
+    return apart
+
+
 def stage_check(stage: str, source: Path = ROOT) -> dict[str, Any]:
     """Retrain `stage` in a fresh clone of `source`'s HEAD; what changed (see the module docstring)."""
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, check=True, capture_output=True, text=True).stdout.strip()
@@ -219,6 +242,7 @@ def stage_check(stage: str, source: Path = ROOT) -> dict[str, Any]:
         status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=clone, check=True, capture_output=True, text=True)
         files = sorted(line[3:] for line in status.stdout.splitlines())
         after = yaml.safe_load((clone / "dvc.lock").read_text())
+        results = results_apart(clone, files)
     lock = lock_changes(before, after, stage, record)
     others = [name for name in files if name not in {record, "dvc.lock"}]
     return {
@@ -229,6 +253,7 @@ def stage_check(stage: str, source: Path = ROOT) -> dict[str, Any]:
         "files_changed": files,
         "lock_entries_changed": lock,
         "same_bytes": not others and not lock,
+        **({"results": results} if results else {}),
         "how": "python -m benchmarks.portability --stage",
     }
 
@@ -361,6 +386,18 @@ def markdown(report: dict[str, Any], expected: dict[str, Any]) -> str:
             where = f"{check['stage']} | {check['cpu']} | {check['caches']} | {check['commit'][:7]}"
             load = "not taken" if check["load_15min"] is None else check["load_15min"]
             lines.append(f"| {where} | {check['seconds']:,} | {load} | {files} | {verdict} | {check['how']} |")
+        apart = [check for check in checks if check.get("results")]
+        if apart:
+            lines += ["", "Where the bytes differ, how far the retrained results are from the committed ones:", ""]
+            lines += ["| stage | CPU | file | committed | here |", "|---|---|---|---|---|"]
+            for check in apart:
+                for path, result in check["results"].items():
+                    if "classified_otherwise" in result:
+                        there, here = "-", f"{result['classified_otherwise']:,} of {result['images']:,} test images classified otherwise"
+                    else:
+                        there = ", ".join(f"{key} {value['committed']:.6g}" for key, value in result.items())
+                        here = ", ".join(f"{key} {value['here']:.6g}" for key, value in result.items())
+                    lines.append(f"| {check['stage']} | {check['cpu']} | `{path}` | {there} | {here} |")
     return "\n".join(lines) + "\n"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.portability import REPORT, emulator, lock_changes, markdown, record_of, stage_check
+from benchmarks.portability import REPORT, emulator, lock_changes, markdown, record_of, results_apart, stage_check
 from stages.files import read_json
 from tests.conftest import git
 
@@ -91,3 +91,30 @@ def test_an_emulated_check_says_it_is_emulated_and_compares_each_model_with_this
     for committed in read_json(REPORT.with_suffix(".json")).get("emulated_checks", []):
         assert ", emulated on " in committed["cpu"] and "no avx512f" in committed["flags"], committed["flags"]
         assert committed["same_bytes"] == all(pair["here"] == pair["emulated"] for pair in committed["models"].values())
+
+
+def test_results_that_moved_say_how_far_from_the_committed_ones(tmp_path: Path) -> None:
+    out = tmp_path / "reports" / "replicas" / "model2" / "seed-1"
+    out.mkdir(parents=True)
+    (out / "metrics.json").write_text(json.dumps({"test_accuracy": 0.9767, "test_loss": 0.0727, "train_loss": 0.11, "seed": 1}))
+    (out / "predictions.txt").write_text("7210414969\n")
+    git("init", "-q", cwd=tmp_path)
+    git("add", ".", cwd=tmp_path)
+    git("commit", "-q", "-m", "committed", cwd=tmp_path)
+    (out / "metrics.json").write_text(json.dumps({"test_accuracy": 0.9771, "test_loss": 0.0719, "train_loss": 0.11, "seed": 1}))
+    (out / "predictions.txt").write_text("7210414861\n")  # the 8th and 10th images classified otherwise
+    changed = ["reports/replicas/model2/seed-1/metrics.json", "reports/replicas/model2/seed-1/predictions.txt", RECORD]
+    apart = results_apart(tmp_path, changed)
+    assert apart == {
+        changed[0]: {
+            "test_accuracy": {"committed": 0.9767, "here": 0.9771},
+            "test_loss": {"committed": 0.0727, "here": 0.0719},
+            "train_loss": {"committed": 0.11, "here": 0.11},
+        },
+        changed[1]: {"images": 10, "classified_otherwise": 2},
+    }
+    check = {"stage": "replica@model2-1", "cpu": "A CPU", "caches": "L1d 48K", "commit": "0" * 40, "seconds": 1000, "load_15min": 2.0}
+    check |= {"files_changed": changed, "lock_entries_changed": ["replica@model2-1"], "same_bytes": False, "results": apart, "how": "by hand"}
+    table = markdown({"rows": [], "stage_checks": [check]}, read_json(REPORT.parent.parent / "fingerprint.json"))
+    assert f"| replica@model2-1 | A CPU | `{changed[1]}` | - | 2 of 10 test images classified otherwise |" in table
+    assert "test_accuracy 0.9767, test_loss 0.0727, train_loss 0.11 | test_accuracy 0.9771, test_loss 0.0719, train_loss 0.11 |" in table
