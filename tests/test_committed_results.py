@@ -197,3 +197,27 @@ def test_every_committed_run_carries_its_run_record() -> None:
         record = json.loads((runs / name).read_text())
         assert record["train_seconds"] > 0 and len(record["epoch_seconds"]) == 20
         assert record["environment"]["packages"]["tensorflow"] and record["environment"]["platform"] == "Linux x86_64"
+
+
+def test_every_retrained_run_comes_from_a_cpu_that_computes_the_reference_bytes_for_its_model() -> None:
+    """A run trained on a CPU whose fingerprint for that model differs from the reference's would not
+    reproduce on the reference CPU: reports/fingerprint.json says, per CPU, which models give the reference bytes."""
+    fingerprint = json.loads((REPO / "reports" / "fingerprint.json").read_text())
+    reference = fingerprint["models"]
+    same = {fingerprint["environment"]["cpu"]: set(reference)}
+    for other in fingerprint.get("other_cpus", []):
+        agreeing = {name for name, digests in other["models"].items() if all(digests[key] == reference[name][key] for key in ("weights", "predictions"))}
+        same[other["environment"]["cpu"]] = same.get(other["environment"]["cpu"], set()) | agreeing
+    retrained = 0
+    for stage, path in declared_runs().items():
+        environment = json.loads(path.read_text())["environment"]
+        if "numerics" not in environment:
+            continue  # an earlier run, named stale by test_retrained_runs_are_current_and_earlier_ones_are_named_stale
+        retrained += 1
+        model = json.loads(path.read_text())["model"]
+        assert environment["numerics"] == fingerprint["environment"]["numerics"], f"{path}: numerics {environment['numerics']}"
+        assert model in same.get(environment["cpu"], set()), (
+            f"{path} ({stage}): trained on {environment['cpu']}, which reports/fingerprint.json does not record as computing "
+            f"the reference bytes for {model}; retrain it on one that does ({', '.join(cpu for cpu, models in same.items() if model in models)})"
+        )
+    assert retrained > 0
