@@ -59,18 +59,22 @@ def test_a_changed_digest_fails_naming_the_model_the_cpu_and_the_settings(raw_mn
 
 
 def test_digests_recorded_for_another_cpu_pass_naming_it_and_what_differs(raw_mnist: Path, tmp_path: Path) -> None:
-    # This machine's own model2 and model3 digests recorded as another CPU's, the reference's model2 moved:
-    # the command passes, names the recorded CPU, and says model3 gives the committed bytes and model2 not.
-    here = tmp_path / "here.json"
-    assert fingerprint(raw_mnist, "--models", "model2,model3", "--out", str(here)).returncode in (0, 1)
-    measured = json.loads(here.read_text())["models"]
-    committed = json.loads(COMMITTED.read_text())
-    committed["models"]["model2"]["weights"] = "0123456789abcdef"
-    committed["models"]["model3"] = measured["model3"]
-    committed["other_cpus"] = [{"environment": {"cpu": "A CPU of a session"}, "models": measured}]
+    # This machine's own model2 and model3 digests (2 batches) recorded as another CPU's, and the reference's model2
+    # moved: the command passes, names the recorded CPU, and says model3 gives the committed bytes and model2 not.
     doctored = tmp_path / "fingerprint.json"
-    doctored.write_text(json.dumps(committed))
-    result = fingerprint(raw_mnist, "--expected", str(doctored), "--models", "model2,model3")
+    piece = ("--expected", str(doctored), "--models", "model2,model3", "--steps", "2")
+    assert fingerprint(raw_mnist, *piece, "--update").returncode == 0
+    measured = json.loads(doctored.read_text())
+    doctored.write_text(
+        json.dumps(
+            measured
+            | {
+                "models": measured["models"] | {"model2": {"weights": "0" * 16, "predictions": "1" * 16}},
+                "other_cpus": [{"environment": {"cpu": "A CPU of a session"}, "models": measured["models"]}],
+            }
+        )
+    )
+    result = fingerprint(raw_mnist, *piece)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.rstrip().splitlines()[-1] == (
         f"every digest matches those {doctored} records for A CPU of a session: on this CPU model3 gives the committed bytes and "
