@@ -200,20 +200,25 @@ RESULTS = ("test_accuracy", "test_loss", "train_loss")
 
 
 def results_apart(clone: Path, changed: list[str]) -> dict[str, Any]:
-    """How far the retrained results in `clone` are from the committed ones, for each changed metrics.json (its
-    test accuracy and losses, committed and here) and predictions.txt (how many test images are classified otherwise)."""
+    """How far the retrained results in `clone` are from the committed ones: for each changed metrics.json that
+    holds a test accuracy, its test accuracy and losses (committed and here), and for the predictions.txt beside it
+    how many test images are classified otherwise (none where it did not change)."""
     apart: dict[str, Any] = {}
 
     def committed(path: str) -> str:
         return subprocess.run(["git", "show", f"HEAD:{path}"], cwd=clone, check=True, capture_output=True, text=True).stdout
 
     for path in changed:
-        if path.endswith("/metrics.json"):
-            there, here = json.loads(committed(path)), json.loads((clone / path).read_text())
-            apart[path] = {key: {"committed": there[key], "here": here[key]} for key in RESULTS if key in there and key in here}
-        elif path.endswith("/predictions.txt"):
-            there, here = committed(path).strip(), (clone / path).read_text().strip()
-            apart[path] = {"images": len(here), "classified_otherwise": sum(a != b for a, b in zip(there, here, strict=False))}
+        if not path.endswith("/metrics.json"):
+            continue
+        there, here = json.loads(committed(path)), json.loads((clone / path).read_text())
+        if "test_accuracy" not in there or "test_accuracy" not in here:
+            continue  # DVCLive's training summary: its history is in the plots
+        apart[path] = {key: {"committed": there[key], "here": here[key]} for key in RESULTS if key in there and key in here}
+        predictions = f"{path.rpartition('/')[0]}/predictions.txt"
+        if (clone / predictions).is_file():
+            before, after = committed(predictions).strip(), (clone / predictions).read_text().strip()
+            apart[predictions] = {"images": len(after), "classified_otherwise": sum(a != b for a, b in zip(before, after, strict=False))}
     return apart
 
 

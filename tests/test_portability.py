@@ -105,6 +105,16 @@ def test_results_that_moved_say_how_far_from_the_committed_ones(tmp_path: Path) 
     (out / "predictions.txt").write_text("7210414861\n")  # the 8th and 10th images classified otherwise
     changed = ["reports/replicas/model2/seed-1/metrics.json", "reports/replicas/model2/seed-1/predictions.txt", RECORD]
     apart = results_apart(tmp_path, changed)
+    # An unchanged predictions.txt beside a changed metrics.json: none classified otherwise; a DVCLive summary is no result.
+    git("checkout", "--", "reports/replicas/model2/seed-1/predictions.txt", cwd=tmp_path)
+    summary = out / "training" / "metrics.json"
+    summary.parent.mkdir()
+    summary.write_text(json.dumps({"loss": 0.1}))
+    git("add", str(summary), cwd=tmp_path)
+    git("commit", "-q", "-m", "summary", cwd=tmp_path)
+    summary.write_text(json.dumps({"loss": 0.2}))
+    unchanged = results_apart(tmp_path, [changed[0], "reports/replicas/model2/seed-1/training/metrics.json"])
+    assert unchanged == {changed[0]: apart[changed[0]], changed[1]: {"images": 10, "classified_otherwise": 0}}
     assert apart == {
         changed[0]: {
             "test_accuracy": {"committed": 0.9767, "here": 0.9771},
