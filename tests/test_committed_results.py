@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from stages.fingerprint import agreeing
 from stages.params.base import read_yaml
 from tests.conftest import MODELS, dvc
 
@@ -206,8 +207,7 @@ def test_every_retrained_run_comes_from_a_cpu_that_computes_the_reference_bytes_
     reference = fingerprint["models"]
     same = {fingerprint["environment"]["cpu"]: set(reference)}
     for other in fingerprint.get("other_cpus", []):
-        agreeing = {name for name, digests in other["models"].items() if all(digests[key] == reference[name][key] for key in ("weights", "predictions"))}
-        same[other["environment"]["cpu"]] = same.get(other["environment"]["cpu"], set()) | agreeing
+        same[other["environment"]["cpu"]] = same.get(other["environment"]["cpu"], set()) | set(agreeing(other["models"], reference))
     retrained = 0
     for stage, path in declared_runs().items():
         environment = json.loads(path.read_text())["environment"]
