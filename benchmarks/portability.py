@@ -81,6 +81,27 @@ def caches() -> str:
     return ", ".join(found) or "unknown"
 
 
+def cpu_id() -> str:
+    """This CPU's family and model numbers as /proc/cpuinfo gives them ("family 6 model 167"): two CPUs
+    can share a model name (Intel's cloud CPUs all read "Intel(R) Xeon(R) Processor") and not a model."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines()[:30] if ":" in line)
+    except OSError:
+        return ""
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    return f"family {fields['cpu family']} model {fields['model']}" if "cpu family" in fields and "model" in fields else ""
+
+
+def cpu_name(row: dict[str, Any]) -> str:
+    """A row's CPU: the model name, and the family and model where the row records them."""
+    return f"{row['cpu']}, {row['cpu_id']}" if row.get("cpu_id") else row["cpu"]
+
+
+def cpu_label(row: dict[str, Any]) -> str:
+    """A row's CPU column: its CPU (cpu_name) and the numeric flags."""
+    return f"{cpu_name(row)} ({row['flags']})"
+
+
 # numpy's names for the CPU features the rows list (its runtime CPUID detection, which sees QEMU's model).
 NUMPY_FEATURES = {"AVX2": "avx2", "FMA3": "fma", "AVX512F": "avx512f", "AVX512VNNI": "avx512_vnni", "AVX512BF16": "avx512_bf16"}
 
@@ -294,10 +315,12 @@ def markdown(report: dict[str, Any], expected: dict[str, Any]) -> str:
         "",
         "Chosen (`params.yaml: numerics`): oneDNN on, its ISA capped at AVX2, 2 intra- and 2 inter-op threads. No setting gave",
         "the same bytes on every CPU here. The two AMD EPYC CPUs (48 KiB and 32 KiB of L1d per core) agree under the pin, under",
-        "native oneDNN and under oneDNN off without a cap; the Intel Xeon (2 MiB of L2 per core, AMX) agrees with them on model3",
-        "and model2_adam under every oneDNN setting and on no model with oneDNN off (see below). So the promise is the same bytes on a CPU",
-        "that computes the reference digests (the AMD EPYC that trained the committed runs), the same bytes for model3 and",
-        "model2_adam on the Intel Xeon, and elsewhere results within the distances below; `python -m stages fingerprint` says",
+        "native oneDNN and under oneDNN off without a cap. The two Intel Xeon CPUs (family 6 models 207 and 167, both reading",
+        '"Intel(R) Xeon(R) Processor", 2 MiB of L2 per core, AMX, 300 and 480 MiB of L3) give each other\'s digests, weights and',
+        "predictions, under all five settings; they agree with the AMD CPUs on model3 and model2_adam under every oneDNN setting",
+        "and on no model with oneDNN off (see below). So the promise is the same bytes on a CPU that computes the reference",
+        "digests (the AMD EPYC that trained the committed runs), the same bytes for model3 and model2_adam on the Intel Xeon CPUs,",
+        "and elsewhere results within the distances below; `python -m stages fingerprint` says",
         "which holds for your CPU. The pin stayed the AVX2 cap: its kernels are ones any x86-64 CPU with AVX2 runs, AVX2-only",
         "laptops included, native oneDNN agreed across the CPUs on no more models than the cap does, and half of the committed",
         "runs had been trained under the cap when the Intel row came in. One thread gives other bytes than two for the models",
@@ -306,7 +329,7 @@ def markdown(report: dict[str, Any], expected: dict[str, Any]) -> str:
         "## Every row",
         "",
         "Digests shown: the first 8 hex digits of the weights' MD5. The predictions' digests agree wherever the weights' do, but",
-        "with oneDNN off: there the Intel Xeon's model3 and model2_adam weights equal the AMD CPUs' and their predictions do not",
+        "with oneDNN off: there the Intel Xeon CPUs' model3 and model2_adam weights equal the AMD CPUs' and their predictions do not",
         "(`portability.json` holds both digests of every row).",
         "",
         "| CPU | caches per core | setting | " + " | ".join(models) + " | pinned digests match the committed ones |",
@@ -319,7 +342,7 @@ def markdown(report: dict[str, Any], expected: dict[str, Any]) -> str:
             committed = {name: {key: expected["models"][name][key] for key in DIGESTS} for name in models}
             same = [name for name in models if row["models"].get(name) == committed[name]]
             match = "yes" if len(same) == len(models) else f"**no**, the same for {', '.join(same) or 'none'}"
-        lines.append(f"| {row['cpu']} ({row['flags']}) | {row['caches']} | {row['setting']} | {digests} | {match} |")
+        lines.append(f"| {cpu_label(row)} | {row['caches']} | {row['setting']} | {digests} | {match} |")
     distances = [row for row in rows if row.get("distance")]
     if distances:
         lines += [
@@ -388,7 +411,7 @@ def markdown(report: dict[str, Any], expected: dict[str, Any]) -> str:
             files = ", ".join(f"`{name}`" for name in check["files_changed"]) or "none"
             lock = check["lock_entries_changed"]
             verdict = "yes" if check["same_bytes"] else f"**no**{' (dvc.lock: ' + ', '.join(lock) + ')' if lock else ''}"
-            where = f"{check['stage']} | {check['cpu']} | {check['caches']} | {check['commit'][:7]}"
+            where = f"{check['stage']} | {cpu_name(check)} | {check['caches']} | {check['commit'][:7]}"
             load = "not taken" if check["load_15min"] is None else check["load_15min"]
             lines.append(f"| {where} | {check['seconds']:,} | {load} | {files} | {verdict} | {check['how']} |")
         apart = [check for check in checks if check.get("results")]
@@ -402,7 +425,7 @@ def markdown(report: dict[str, Any], expected: dict[str, Any]) -> str:
                     else:
                         there = ", ".join(f"{key} {value['committed']:.6g}" for key, value in result.items())
                         here = ", ".join(f"{key} {value['here']:.6g}" for key, value in result.items())
-                    lines.append(f"| {check['stage']} | {check['cpu']} | `{path}` | {there} | {here} |")
+                    lines.append(f"| {check['stage']} | {cpu_name(check)} | `{path}` | {there} | {here} |")
     return "\n".join(lines) + "\n"
 
 
@@ -430,7 +453,8 @@ def main(argv: list[str] | None = None) -> None:
         check = stage_check(args.stage)
         cpu = read_cpu()
         flags = ", ".join(sorted(cpu.flags & set(NUMERIC_FLAGS)))
-        save(args.out, lambda report: report.setdefault("stage_checks", []).append({"cpu": cpu.model, "flags": flags, "caches": caches(), **check}))
+        where = {"cpu": cpu.model, "cpu_id": cpu_id(), "flags": flags, "caches": caches()}
+        save(args.out, lambda report: report.setdefault("stage_checks", []).append({**where, **check}))
         changed = ", ".join(check["files_changed"]) or "nothing"
         print(f"{args.stage}: {'same bytes' if check['same_bytes'] else 'OTHER BYTES'}; changed {changed} ({check['seconds']} s)")
         return
@@ -447,6 +471,7 @@ def main(argv: list[str] | None = None) -> None:
         environment = result["environment"]
         row = {
             "cpu": environment["cpu"],
+            "cpu_id": cpu_id(),
             "flags": ", ".join(environment["cpu_flags"]),
             "cores": environment["cpu_count"],
             "caches": caches(),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.portability import REPORT, emulator, lock_changes, markdown, record_of, results_apart, stage_check
+from benchmarks.portability import REPORT, cpu_id, emulator, lock_changes, markdown, record_of, results_apart, stage_check
 from stages.files import read_json
 from tests.conftest import git
 
@@ -57,6 +57,19 @@ def test_the_committed_table_is_what_the_committed_json_renders() -> None:
     assert markdown(report, expected) == REPORT.with_suffix(".md").read_text()
     for check in report.get("stage_checks", []):
         assert check["same_bytes"] == (not check["lock_entries_changed"] and set(check["files_changed"]) <= {"dvc.lock", record_path(check)}), json.dumps(check)
+
+
+def test_a_row_names_the_cpus_family_and_model_beside_its_name() -> None:
+    """Two CPUs can share a model name and not a model: a row names both where it recorded them."""
+    here = cpu_id()
+    assert here == "" or (here.startswith("family ") and " model " in here), here
+    expected = read_json(REPORT.parent.parent / "fingerprint.json")
+    pinned = expected["environment"]["numerics"]
+    digests = {name: {"weights": "ab" * 8, "predictions": "cd" * 8} for name in expected["models"]}
+    row = {"cpu": "Intel(R) Xeon(R) Processor", "flags": "avx2, fma", "caches": "L1d 48K", "setting": "pinned", "numerics": pinned, "models": digests}
+    table = markdown({"rows": [{**row, "cpu_id": "family 6 model 167"}, {**row, "caches": "L1d 32K"}]}, expected)
+    assert "| Intel(R) Xeon(R) Processor, family 6 model 167 (avx2, fma) | L1d 48K | pinned |" in table
+    assert "| Intel(R) Xeon(R) Processor (avx2, fma) | L1d 32K | pinned |" in table
 
 
 def record_path(check: dict) -> str:
