@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -123,7 +122,18 @@ def training_stage_peak_gib(model_name: str) -> float:
         data = str(Path("data/prepared").resolve())
         command = [sys.executable, "-m", "stages", "train", model_name, "--data", data, "--model", "m.keras", "--log", "log", "--record", "record.json"]
         subprocess.run(command, cwd=scratch, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    return children_peak_gib()
+
+
+def children_peak_gib() -> float | None:
+    """The largest resident set of this process's finished children, in GiB; None on Windows, whose
+    Python has no `resource` module. getrusage's ru_maxrss is in KiB on Linux and in bytes on macOS."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return peak / 2**30 if sys.platform == "darwin" else peak / 2**20
 
 
 def _clock_hz() -> float | None:
@@ -181,7 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     report = {"machine": describe(), "numerics": numerics.model_dump(), "images_per_epoch": args.images, "epochs": args.epochs, "rounds": args.rounds}
     report |= {"clock_hz": clock, "avx2_fma_peak_flops": peak, "note": args.note, "models": results}
     if not args.no_stage_checks:
-        report |= {"noop_repro_seconds": round(noop_repro_seconds(), 2), "train_stage_peak_rss_gib": round(training_stage_peak_gib(models[0]), 2)}
+        peak_gib = training_stage_peak_gib(models[0])
+        report |= {"noop_repro_seconds": round(noop_repro_seconds(), 2), "train_stage_peak_rss_gib": None if peak_gib is None else round(peak_gib, 2)}
     write_json(args.out.with_suffix(".json"), report)
     lines = [
         "# Training speed",
@@ -212,7 +223,12 @@ def main(argv: list[str] | None = None) -> None:
         lines += [
             "",
             f"No-op `dvc repro`: {report['noop_repro_seconds']} s (median of 3). Peak resident memory of one training stage "
-            f"({models[0]}, one epoch of the full data): {report['train_stage_peak_rss_gib']} GiB.",
+            f"({models[0]}, one epoch of the full data): "
+            + (
+                "not measured (Python has no `resource` module on Windows)."
+                if report["train_stage_peak_rss_gib"] is None
+                else f"{report['train_stage_peak_rss_gib']} GiB."
+            ),
         ]
     write_text(args.out.with_suffix(".md"), "\n".join(lines) + "\n")
 
