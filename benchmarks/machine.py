@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 from importlib.metadata import version
+from pathlib import Path
 
 from stages.training.environment import read_cpu
 
@@ -18,3 +19,15 @@ def describe() -> str:
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu.model}; {', '.join(flags)}; "
         f"Python {platform.python_version()}, TensorFlow {version('tensorflow')}, Keras {version('keras')}, DVC {version('dvc')}"
     )
+
+
+def cpu_id(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The first processor's family and model numbers in /proc/cpuinfo ("family 6 model 167"), or "" where
+    there are none (macOS, Windows): two CPUs can share a model name (Intel's cloud CPUs all read
+    "Intel(R) Xeon(R) Processor") and not a model. read_cpu, on the training path, keeps to name and flags."""
+    try:
+        block = cpuinfo.read_text(encoding="utf-8", errors="replace").split("\n\n", 1)[0]
+    except OSError:
+        return ""
+    fields = {name.strip(): value.strip() for name, _, value in (line.partition(":") for line in block.splitlines())}
+    return f"family {fields['cpu family']} model {fields['model']}" if "cpu family" in fields and "model" in fields else ""

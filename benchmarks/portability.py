@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from benchmarks.machine import cpu_id
 from stages.files import read_json, read_npz, write_json, write_text
 from stages.training.environment import NUMERIC_FLAGS, read_cpu
 
@@ -81,25 +82,9 @@ def caches() -> str:
     return ", ".join(found) or "unknown"
 
 
-def cpu_id() -> str:
-    """This CPU's family and model numbers as /proc/cpuinfo gives them ("family 6 model 167"): two CPUs
-    can share a model name (Intel's cloud CPUs all read "Intel(R) Xeon(R) Processor") and not a model."""
-    try:
-        fields = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines()[:30] if ":" in line)
-    except OSError:
-        return ""
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
-    return f"family {fields['cpu family']} model {fields['model']}" if "cpu family" in fields and "model" in fields else ""
-
-
 def cpu_name(row: dict[str, Any]) -> str:
     """A row's CPU: the model name, and the family and model where the row records them."""
     return f"{row['cpu']}, {row['cpu_id']}" if row.get("cpu_id") else row["cpu"]
-
-
-def cpu_label(row: dict[str, Any]) -> str:
-    """A row's CPU column: its CPU (cpu_name) and the numeric flags."""
-    return f"{cpu_name(row)} ({row['flags']})"
 
 
 # numpy's names for the CPU features the rows list (its runtime CPUID detection, which sees QEMU's model).
@@ -342,7 +327,7 @@ def markdown(report: dict[str, Any], expected: dict[str, Any]) -> str:
             committed = {name: {key: expected["models"][name][key] for key in DIGESTS} for name in models}
             same = [name for name in models if row["models"].get(name) == committed[name]]
             match = "yes" if len(same) == len(models) else f"**no**, the same for {', '.join(same) or 'none'}"
-        lines.append(f"| {cpu_label(row)} | {row['caches']} | {row['setting']} | {digests} | {match} |")
+        lines.append(f"| {cpu_name(row)} ({row['flags']}) | {row['caches']} | {row['setting']} | {digests} | {match} |")
     distances = [row for row in rows if row.get("distance")]
     if distances:
         lines += [
@@ -465,16 +450,16 @@ def main(argv: list[str] | None = None) -> None:
             verdict = "same bytes" if check["same_bytes"] else "OTHER BYTES"
             print(f"{check['cpu']}, {check['setting']}: {verdict} as here ({', '.join(check['models'])}, {args.steps} batches)")
         return
-    added = []
+    added, identity, cache_sizes = [], cpu_id(), caches()
     for label, numerics in SETTINGS:
         result = fingerprint(numerics, 20, args.raw)
         environment = result["environment"]
         row = {
             "cpu": environment["cpu"],
-            "cpu_id": cpu_id(),
+            "cpu_id": identity,
             "flags": ", ".join(environment["cpu_flags"]),
             "cores": environment["cpu_count"],
-            "caches": caches(),
+            "caches": cache_sizes,
             "setting": label,
             "numerics": numerics,
             "packages": environment["packages"],

@@ -112,7 +112,7 @@ def noop_repro_seconds(repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def training_stage_peak_gib(model_name: str) -> float:
+def training_stage_peak_gib(model_name: str) -> float | None:
     """Peak RSS of `python -m stages train` for one epoch on the full prepared data, in a scratch directory."""
     with tempfile.TemporaryDirectory() as scratch:
         params = yaml.safe_load(Path("params.yaml").read_text())

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.portability import REPORT, cpu_id, emulator, lock_changes, markdown, record_of, results_apart, stage_check
+from benchmarks.machine import cpu_id
+from benchmarks.portability import REPORT, emulator, lock_changes, markdown, record_of, results_apart, stage_check
 from stages.files import read_json
 from tests.conftest import git
 
@@ -59,10 +60,13 @@ def test_the_committed_table_is_what_the_committed_json_renders() -> None:
         assert check["same_bytes"] == (not check["lock_entries_changed"] and set(check["files_changed"]) <= {"dvc.lock", record_path(check)}), json.dumps(check)
 
 
-def test_a_row_names_the_cpus_family_and_model_beside_its_name() -> None:
+def test_a_row_names_the_cpus_family_and_model_beside_its_name(tmp_path: Path) -> None:
     """Two CPUs can share a model name and not a model: a row names both where it recorded them."""
     here = cpu_id()
     assert here == "" or (here.startswith("family ") and " model " in here), here
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\ncpu family\t: 6\nmodel\t\t: 167\nmodel name\t: Intel(R) Xeon(R) Processor\n\nprocessor\t: 1\nmodel\t\t: 9\n")
+    assert cpu_id(cpuinfo) == "family 6 model 167" and cpu_id(tmp_path / "none") == ""
     expected = read_json(REPORT.parent.parent / "fingerprint.json")
     pinned = expected["environment"]["numerics"]
     digests = {name: {"weights": "ab" * 8, "predictions": "cd" * 8} for name in expected["models"]}

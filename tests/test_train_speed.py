@@ -21,9 +21,11 @@ def test_the_peak_of_a_child_is_read_in_gib(monkeypatch: pytest.MonkeyPatch) -> 
     assert peak is not None and 0.25 <= peak < 8, peak
     resource = importlib.import_module("resource")
     counted = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    monkeypatch.setattr(sys, "platform", "darwin" if sys.platform != "darwin" else "linux")
-    # KiB on Linux, bytes on macOS: the same count read as the other OS's is 1,024 times off.
-    assert children_peak_gib() == pytest.approx(counted / 2**30 if sys.platform == "darwin" else counted / 2**20)
+    # ru_maxrss counts KiB on Linux and bytes on macOS.
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert children_peak_gib() == pytest.approx(counted / 2**30)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert children_peak_gib() == pytest.approx(counted / 2**20)
 
 
 def test_without_the_resource_module_there_is_no_figure(monkeypatch: pytest.MonkeyPatch) -> None:
