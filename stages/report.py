@@ -97,8 +97,50 @@ def run_records(root: Path, params: TrainingParams) -> list[Path]:
     return paths
 
 
+def inputs_by_stage(params: TrainingParams, args: argparse.Namespace) -> dict[str, list[Path]]:
+    """The outputs this report reads, by the stage that writes them (as dvc.yaml names it)."""
+    wanted: dict[str, list[Path]] = {"prepare": [args.data / "train.npz", args.data / "test.npz"]}
+    for name in params.models:
+        run = args.eval / name
+        wanted[f"train@{name}"] = [args.training / name / FIT_SUMMARY, args.runs / "train" / f"{name}.json"]
+        wanted[f"evaluate@{name}"] = [run / "metrics.json", run / "predictions.txt", run / "confusion.json"]
+        for seed in params.replicas.seeds:
+            directory = args.replicas / name / f"seed-{seed}"
+            record = args.runs / "replica" / f"{name}-seed-{seed}.json"
+            wanted[f"replica@{name}-{seed}"] = [directory / "metrics.json", directory / "predictions.txt", directory / "training", record]
+    for name in params.ablations.models:
+        for seed in params.ablations.seeds:
+            directory = args.ablations / name / f"seed-{seed}"
+            record = args.runs / "ablation" / f"{name}-seed-{seed}.json"
+            wanted[f"ablation@{name}-{seed}"] = [directory / "metrics.json", directory / "predictions.txt", directory / "training", record]
+    return wanted
+
+
+def check_inputs(params: TrainingParams, args: argparse.Namespace) -> None:
+    """Stops, naming each stage whose outputs are not all there, before anything is read or written.
+
+    `dvc repro` runs those stages before the report; a direct `python -m stages report`, or `dvc repro
+    -s report` while declared seeds are still untrained, would otherwise end at the first absent file
+    with a traceback."""
+    wanted = inputs_by_stage(params, args)
+    lines = []
+    for stage, paths in wanted.items():
+        absent = [path for path in paths if not path.exists()]
+        if len(absent) == len(paths):
+            lines.append(f"  {stage}: not run (none of its outputs is there)")
+        elif absent:
+            lines.append(f"  {stage}: {', '.join(path.as_posix() for path in absent)} not there")
+    if lines:
+        count = f"{len(lines)} stage{'s' if len(lines) > 1 else ''}"
+        raise SystemExit(
+            f"error: the report reads every declared run; the outputs of {count} are missing:\n" + "\n".join(lines) + "\n"
+            "`dvc repro` runs them before the report (`dvc status` names them); nothing was written"
+        )
+
+
 def load(args: argparse.Namespace) -> Inputs:
     rules, params = load_report()
+    check_inputs(params, args)
     specs = {name: params.spec(name) for name in params.models}
     test = read_npz(args.data / "test.npz")
     landscapes = {name: read_landscape(read_json(args.eval / name / "landscape.json")) for name in specs if (args.eval / name / "landscape.json").is_file()}

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from stages.reporting import claims, results, wording
+from stages.reporting import claims, observations, results, summary, wording
 from stages.reporting.claims import INCONCLUSIVE, MEASURES_DISAGREE, NOT_EVALUATED, NOT_SUPPORTED, SUPPORTED, Landscape, Run
 from tests.conftest import REPORT_RULES as RULES
 
@@ -190,7 +190,7 @@ def test_table_and_metrics_carry_the_numbers() -> None:
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| #")]
     assert len(rows) == 6
     assert "Welch's t-test p = " in rows[1] and "Holm" in rows[1] and "McNemar: " in rows[1] and "p = < 1e-300" in rows[1]
-    found = results.Results((), {}, {}, (), (), tuple(claim_list), (), "model4", (), 0, math.nan)
+    found = results.Results((), {}, {}, (), (), tuple(claim_list), (), {}, "model4", (), 0, math.nan)
     metrics = results.claims_json(found)
     json.dumps(metrics, allow_nan=False)
     entry = metrics["claim5"]["comparisons"]["model4_vs_model1: test accuracy"]
@@ -198,3 +198,20 @@ def test_table_and_metrics_carry_the_numbers() -> None:
     assert metrics["claim3"]["parts"] == {"at chance and the worst": SUPPORTED, "a local minimum": SUPPORTED}
     assert set(metrics["claim1"]["overfitting"]) == {"seed_0", "seed_1", "seed_2"} and metrics["claim1"]["overfitting"]["seed_0"]["fires"] is True
     assert "power" in entry and "seeds_for_target_power" in entry and "seeds_for_80_percent_power" not in entry
+
+
+def test_runs_at_chance_are_named_by_seed_in_the_report_and_counted_in_the_summary() -> None:
+    runs = notebook_like()
+    runs["model2_adam"][1] = run(1, 0.1135, 0.11, one_class=True)  # learns at seeds 0 and 2, stuck at seed 1
+    found = observations.runs_at_chance(runs, RULES)
+    assert found == {"model1": (), "model2": (), "model3": (0, 1, 2), "model4": (), "model4_glorot": (), "model2_adam": (1,)}
+    seeds = {name: len(model_runs) for name, model_runs in runs.items()}
+    text = wording.at_chance_text(found, seeds, RULES)
+    assert "model3 at every seed" in text and "model2_adam at seed 1 (1 of 3)" in text and "model1" not in text
+    spreads = {name: claims.spread(model_runs, lambda item: item.test_accuracy) for name, model_runs in runs.items()}
+    metrics = summary.metrics_by_model([], spreads, spreads, found)
+    assert metrics["model3"]["runs_at_chance"] == 3 and metrics["model2_adam"]["runs_at_chance"] == 1 and metrics["model1"]["runs_at_chance"] == 0
+
+    learned = {name: model_runs for name, model_runs in runs.items() if name not in {"model3", "model2_adam"}}
+    none = observations.runs_at_chance(learned, RULES)
+    assert wording.at_chance_text(none, seeds, RULES).startswith("No run ended at chance (test accuracy at most 20.00%)")

@@ -1,7 +1,7 @@
 """Observations on the main run, as facts (wording.py says them): which models failed to learn,
 which show the overfitting sign, the best model and whether it is distinguishable from the next,
-and when each converged. Nothing here is hard-coded to the notebook's results: a different run gives
-different facts. The overfitting sign and the best epoch are overfit.py's, as in the claims.
+and when each converged; and, across seeds, which runs of each model ended at chance. Nothing here
+is hard-coded to the notebook's results: a different run gives different facts. The overfitting sign and the best epoch are overfit.py's, as in the claims.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from stages.params.report import ReportParams
 from stages.reporting import overfit
-from stages.reporting.claims import epochs_to
+from stages.reporting.claims import Run, epochs_to
 from stages.reporting.stats import McNemar
 
 # McNemar's exact test between two models of this run, by name (see `stages.reporting.stats`).
@@ -84,3 +84,10 @@ def observations(
         reached = epochs_to(history["val_accuracy"], rules.convergence_accuracy)
         facts.append(Convergence(row["model"], reached, overfit.best_epoch(history["val_loss"]), len(history["val_loss"])))
     return facts
+
+
+def runs_at_chance(runs: Mapping[str, Sequence[Run]], rules: ReportParams) -> dict[str, tuple[int, ...]]:
+    """Per model and ablation, the seeds whose run ended at most at the chance threshold, in the runs' order
+    (empty where none did): a run that failed to learn at one seed and learned at the others shows here,
+    where the main run's observations, which read one seed, cannot show it."""
+    return {name: tuple(run.seed for run in model_runs if run.test_accuracy <= rules.chance_accuracy) for name, model_runs in runs.items()}

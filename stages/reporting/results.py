@@ -17,7 +17,7 @@ from stages.params.training import ModelSpec, TrainingParams
 from stages.reporting import claims as claim_rules
 from stages.reporting import summary
 from stages.reporting.claims import Claim, Landscape, Run
-from stages.reporting.observations import Observation, observations
+from stages.reporting.observations import Observation, observations, runs_at_chance
 from stages.reporting.stats import McNemar, Spread, holm, mcnemar_exact, wilson_interval
 
 
@@ -68,6 +68,7 @@ class Results:
     pairs: tuple[PairTest, ...]
     claims: tuple[Claim, ...]
     observations: tuple[Observation, ...]
+    at_chance: Mapping[str, tuple[int, ...]]  # per model and ablation, the seeds whose run ended at chance
     best: str  # the most accurate main model on the main run
     misclassified: tuple[int, ...]  # its first wrong test images (as many as report.misclassified_digits)
     misclassified_total: int
@@ -122,6 +123,7 @@ def analyse(inputs: Inputs) -> Results:
         pairs=pairs,
         claims=tuple(decided),
         observations=tuple(observations(table, inputs.histories, rules, pair_test, inputs.params.train.seed)),
+        at_chance=runs_at_chance(runs, rules),
         best=best,
         misclassified=tuple(wrong[: rules.misclassified_digits]),
         misclassified_total=len(wrong),
@@ -184,5 +186,6 @@ def claims_json(results: Results) -> dict[str, object]:
 
 
 def summary_json(results: Results) -> dict[str, dict[str, Any]]:
-    """`reports/summary.json`: the main run's metrics per model and their mean and sd over seeds."""
-    return summary.metrics_by_model(list(results.table), results.accuracy, results.loss)
+    """`reports/summary.json`: the main run's metrics per model, their mean and sd over seeds and how many of
+    the seeds' runs ended at chance."""
+    return summary.metrics_by_model(list(results.table), results.accuracy, results.loss, results.at_chance)

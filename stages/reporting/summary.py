@@ -7,7 +7,7 @@ metrics and training summary; `markdown_table` renders them; `metrics_by_model` 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stages.params.training import ModelSpec
@@ -53,9 +53,14 @@ def rows(models: Mapping[str, ModelSpec], metrics: Mapping[str, Mapping[str, Any
 
 
 def metrics_by_model(
-    table: list[dict[str, Any]], accuracy: Mapping[str, Spread] | None = None, loss: Mapping[str, Spread] | None = None
+    table: list[dict[str, Any]],
+    accuracy: Mapping[str, Spread] | None = None,
+    loss: Mapping[str, Spread] | None = None,
+    at_chance: Mapping[str, Sequence[int]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The main run's metrics per model and, given the per-seed spreads, their mean and sd over seeds.
+    """The main run's metrics per model and, given the per-seed spreads, their mean and sd over seeds
+    and, given the seeds whose run ended at chance, how many did (`runs_at_chance`, a count so that
+    `dvc metrics diff` compares it).
 
     An ablation (no main run) has only the across-seed keys.
     """
@@ -68,6 +73,8 @@ def metrics_by_model(
         if loss is not None:
             entry["test_loss_mean"] = round(loss[name].mean, 6)
             entry["test_loss_sd"] = round(loss[name].sd, 6) if len(values.values) > 1 else None
+        if at_chance is not None:
+            entry["runs_at_chance"] = len(at_chance[name])
     return result
 
 

@@ -204,6 +204,25 @@ def seed_table(runs: Mapping[str, Sequence[Run]], rules: ReportParams) -> str:
     return "\n".join(lines) + "\n"
 
 
+def at_chance_text(at_chance: Mapping[str, Sequence[int]], seeds: Mapping[str, int], rules: ReportParams) -> str:
+    """One sentence under the seed table: which runs ended at chance, by model and seed, or that none did."""
+    threshold = percent(rules.chance_accuracy)
+    failed = {name: found for name, found in at_chance.items() if found}
+    if not failed:
+        return f"No run ended at chance (test accuracy at most {threshold}) at any seed."
+    parts = []
+    for name, found in failed.items():
+        if len(found) == seeds[name]:
+            parts.append(f"{name} at every seed")
+        else:
+            listed = ", ".join(str(seed) for seed in found)
+            parts.append(f"{name} at seed{'s' if len(found) > 1 else ''} {listed} ({len(found)} of {seeds[name]})")
+    return (
+        f"**Runs at chance** (test accuracy at most {threshold}; chance is 10%): {'; '.join(parts)}. "
+        "The spreads above and the claims' tests count them like every other run."
+    )
+
+
 def observation_text(item: facts.Observation, rules: ReportParams) -> str:
     if isinstance(item, facts.FailedToLearn):
         return (
@@ -413,6 +432,8 @@ def report_markdown(inputs: Any, found: Any, figures: Mapping[str, str], plots: 
         "sample ones (n - 1); epochs to the threshold are listed per seed, `never` where a run did not reach it.",
         "",
         seed_table(inputs.runs, rules),
+        at_chance_text(found.at_chance, {name: len(model_runs) for name, model_runs in inputs.runs.items()}, rules),
+        "",
         "## The notebook's claims, tested",
         "",
         f"Verdict rules, declared in `params.yaml: report` before the numbers. {rules_text(rules)} McNemar's exact test on the main seed is "
