@@ -299,16 +299,20 @@ def markdown(report: dict[str, Any], expected: dict[str, Any]) -> str:
         *agreement(rows, models),
         "",
         "Chosen (`params.yaml: numerics`): oneDNN on, its ISA capped at AVX2, 2 intra- and 2 inter-op threads. No setting gave",
-        "the same bytes on every CPU here. The two AMD EPYC CPUs (48 KiB and 32 KiB of L1d per core) agree under the pin, under",
-        "native oneDNN and under oneDNN off without a cap. The two Intel Xeon CPUs (family 6 models 207 and 167, both reading",
+        "the same bytes on every CPU here. The three AMD EPYC CPUs, two with AVX-512 (48 KiB and 32 KiB of L1d per core) and one",
+        "with AVX2 only (family 25 model 1, 512 KiB of L2 per core), give the same digests for every model under the pin, and",
+        "with 1 thread where they have that row. On the AVX2-only one the cap is its own ISA: its native row is its pinned row,",
+        "its two oneDNN-off rows are one, and that one equals the AVX-512 AMD CPUs' capped oneDNN-off row for model2, model3",
+        "and model2_adam only; uncapped, the AVX-512 AMD CPUs agree with each other (native oneDNN, oneDNN off) and not with it.",
+        "The two Intel Xeon CPUs (family 6 models 207 and 167, both reading",
         '"Intel(R) Xeon(R) Processor", 2 MiB of L2 per core, AMX, 300 and 480 MiB of L3) give each other\'s digests, weights and',
-        "predictions, under all five settings; they agree with the AMD CPUs on model3 and model2_adam under every oneDNN setting",
-        "and on no model with oneDNN off (see below). So the promise is the same bytes on a CPU that computes the reference",
-        "digests (the AMD EPYC that trained the committed runs), the same bytes for model3 and model2_adam on the Intel Xeon CPUs,",
-        "and elsewhere results within the distances below; `python -m stages fingerprint` says",
-        "which holds for your CPU. The pin stayed the AVX2 cap: its kernels are ones any x86-64 CPU with AVX2 runs, AVX2-only",
-        "laptops included, native oneDNN agreed across the CPUs on no more models than the cap does, and half of the committed",
-        "runs had been trained under the cap when the Intel row came in. One thread gives other bytes than two for the models",
+        "predictions, under all five settings; they agree with the AMD CPUs on model3 and model2_adam under every capped oneDNN",
+        "setting and on no model with oneDNN off (see below). So the promise is the same bytes on a CPU that computes the reference",
+        "digests (the AMD EPYC CPUs here, with AVX-512 or AVX2 only), the same bytes for model3 and model2_adam on the Intel Xeon",
+        "CPUs, and elsewhere results within the distances below; `python -m stages fingerprint` says which holds for your CPU.",
+        "The pin stayed the AVX2 cap: its kernels are ones any x86-64 CPU with AVX2 runs, and, measured, the AVX2-only CPU computes",
+        "the reference bytes under it, which the AVX-512 CPUs' native oneDNN does not; half of the committed runs had been trained",
+        "under the cap when the Intel row came in. One thread gives other bytes than two for the models",
         "with 5x5 convolutions, and would double a 2-core machine's time.",
         "",
         "## Every row",
@@ -374,11 +378,18 @@ def markdown(report: dict[str, Any], expected: dict[str, Any]) -> str:
         if any(not check["same_bytes"] for check in control):
             lines += [
                 "",
-                "Eigen's kernels (oneDNN off, no cap), the control, differ emulated too, though their instructions are the",
-                "same on every CPU and they gave the same bytes on the two real AMD CPUs: the emulated CPU is no stand-in for a real",
-                "AVX2-only one, and whether such a CPU computes the committed bytes stays open until a session on one runs",
-                "`python -m stages fingerprint`.",
+                "Eigen's kernels (oneDNN off, no cap), the control, differ emulated too, though they gave the same bytes on the two",
+                "real AMD CPUs with AVX-512: the emulated CPU is no stand-in for a real AVX2-only one.",
             ]
+            pinned = expected["environment"]["numerics"]
+            real = [row for row in rows if "avx512f" not in row["flags"] and row["numerics"] == pinned]
+            committed = {name: {key: expected["models"][name][key] for key in DIGESTS} for name in models}
+            same = [row for row in real if all(row["models"].get(name) == committed[name] for name in models)]
+            if same:
+                names = ", ".join(sorted({cpu_name(row) for row in same}))
+                lines[-1] += f" A real one answered the question: {names}, with AVX2 only, computes the committed digests under the pin (above)."
+            else:
+                lines[-1] += " Whether such a CPU computes the committed bytes stays open until a session on one runs `python -m stages fingerprint`."
     if checks:
         lines += [
             "",
