@@ -92,8 +92,17 @@ def test_prepared_data_is_the_normalised_slice(pipeline_run: Path) -> None:
 def test_summary_metric_and_table(pipeline_run: Path) -> None:
     summary = json.loads((pipeline_run / "reports/summary.json").read_text())
     assert list(summary) == [*MODELS, *ABLATIONS]
+    # runs_at_chance counts the seeds whose own metrics.json is at or below the report's chance threshold.
+    chance = read_yaml((pipeline_run / "params.yaml").read_text())["report"]["chance_accuracy"]
+    seed_metrics = {
+        **{name: [pipeline_run / f"reports/eval/{name}/metrics.json", pipeline_run / f"reports/replicas/{name}/seed-1/metrics.json"] for name in MODELS},
+        **{name: [pipeline_run / f"reports/ablations/{name}/seed-{seed}/metrics.json" for seed in (0, 1)] for name in ABLATIONS},
+    }
+    for name, paths in seed_metrics.items():
+        accuracies = [json.loads(path.read_text())["test_accuracy"] for path in paths]
+        assert summary[name]["runs_at_chance"] == sum(accuracy <= chance for accuracy in accuracies), name
     for name in ABLATIONS:
-        assert set(summary.pop(name)) == {"seeds", "test_accuracy_mean", "test_accuracy_sd", "test_loss_mean", "test_loss_sd"}
+        assert set(summary.pop(name)) == {"seeds", "test_accuracy_mean", "test_accuracy_sd", "test_loss_mean", "test_loss_sd", "runs_at_chance"}
     for name, metrics in summary.items():
         replica = json.loads((pipeline_run / f"reports/replicas/{name}/seed-1/metrics.json").read_text())
         assert metrics["seeds"] == 2
