@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 
 from stages.data.mnist import ARRAY_NAMES, acquire
-from stages.files import write_json, write_npz
+from stages.data.npz import write_npz
+from stages.files import write_json
 from stages.params.base import load
 from stages.params.data import DataParams
 

@@ -34,8 +34,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from stages.data.npz import write_npz
 from stages.errors import StageError
-from stages.files import read_json, read_npz, write_json, write_npz
+from stages.files import read_json, read_npz, write_json
 from stages.params.base import load
 from stages.params.numerics import NumericsSection
 from stages.params.training import ModelSpec, load_training

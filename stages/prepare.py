@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from stages.data.mnist import DataError, check_arrays
-from stages.files import read_npz, write_npz
+from stages.data.npz import write_npz
+from stages.files import read_npz
 from stages.params.base import load
 from stages.params.data import DataParams
 

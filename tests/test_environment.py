@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from stages.files import write_npz
+from stages.data.npz import write_npz
 from stages.params.numerics import ISA_FLAGS, ISA_LEVELS, Numerics
 from stages.training.environment import Cpu, apply_numerics, bf16_native, bf16_warning, environment, isa_runs, read_cpu
 from tests.conftest import REPO, project_env

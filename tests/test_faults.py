@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from stages.data.mnist import EXPECTED_SHAPES
-from stages.files import read_npz, write_npz
+from stages.data.npz import write_npz
+from stages.files import read_npz
 from stages.params.training import TrainSettings, load_training
 from stages.training.history import metric_file
 from tests.conftest import REPO, project_env, training_job
@@ -100,7 +101,7 @@ def test_a_writer_killed_mid_write_leaves_the_previous_file(tmp_path: Path) -> N
     before = target.read_bytes()
     code = (
         "import numpy as np, sys\n"
-        "from stages.files import write_npz\n"
+        "from stages.data.npz import write_npz\n"
         "print('writing', flush=True)\n"
         "write_npz(sys.argv[1], {'x': np.ones((400, 1000, 1000), dtype=np.float32)})\n"
     )
