@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -52,13 +53,13 @@ def test_npz_members_carry_the_zip64_headers_dvc_lock_records(tmp_path: Path) ->
     assert loaded.keys() == arrays.keys() and all(np.array_equal(loaded[name], arrays[name]) for name in arrays)
 
 
-def _file_header_as_cpython_3_11_2(original):
+def _file_header_as_cpython_3_11_2(original: Callable[..., bytes]) -> Callable[..., bytes]:
     """zipfile's local header as CPython 3.11.2 writes a small member opened with force_zip64: the
     version its attributes hold (not raised to 45) and the real sizes. Checked against the real
     interpreter (Debian 12's python3): under it zipfile's own calls give the same bytes for
     data/prepared/test.npz (md5 17bf9dfb...) as that Python does."""
 
-    def file_header(self, zip64=None):
+    def file_header(self: zipfile.ZipInfo, zip64: bool | None = None) -> bytes:
         versions = (self.extract_version, self.create_version)
         header = original(self, zip64)
         self.extract_version, self.create_version = versions
