@@ -13,14 +13,16 @@ import pytest
 from stages.data.npz import LOCAL_HEADER, write_npz
 from stages.files import FIXED_ZIP_TIME, atomic_path, read_npz, write_json
 
+# A float and an integer array, the dtypes the data stages write.
+ARRAYS = {"x": np.arange(12, dtype=np.float32).reshape(3, 4), "y": np.array([1, 2, 3])}
+
 
 def test_npz_round_trip_is_byte_for_byte_reproducible(tmp_path: Path) -> None:
-    arrays = {"x": np.arange(12, dtype=np.float32).reshape(3, 4), "y": np.array([1, 2, 3])}
-    write_npz(tmp_path / "a.npz", arrays)
-    write_npz(tmp_path / "b.npz", arrays)
+    write_npz(tmp_path / "a.npz", ARRAYS)
+    write_npz(tmp_path / "b.npz", ARRAYS)
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     loaded = read_npz(tmp_path / "a.npz")
-    np.testing.assert_array_equal(loaded["x"], arrays["x"])
+    np.testing.assert_array_equal(loaded["x"], ARRAYS["x"])
     assert loaded["x"].dtype == np.float32
 
 
@@ -37,8 +39,7 @@ def test_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path: 
 def test_npz_members_carry_the_zip64_headers_dvc_lock_records(tmp_path: Path) -> None:
     """Local header: version 45 and 0xFFFFFFFF sizes with the real sizes in the zip64 extra field;
     central directory: version 45 (the layout CPython 3.11.7+ writes, and the committed data's)."""
-    arrays = {"x": np.arange(12, dtype=np.float32).reshape(3, 4), "y": np.array([1, 2, 3])}
-    write_npz(tmp_path / "a.npz", arrays, compress=True)
+    write_npz(tmp_path / "a.npz", ARRAYS, compress=True)
     raw = (tmp_path / "a.npz").read_bytes()
     with zipfile.ZipFile(tmp_path / "a.npz") as archive:
         members = archive.infolist()
@@ -50,7 +51,7 @@ def test_npz_members_carry_the_zip64_headers_dvc_lock_records(tmp_path: Path) ->
         extra_start = member.header_offset + LOCAL_HEADER.size + fields[10]
         assert struct.unpack_from("<HHQQ", raw, extra_start) == (1, 16, member.file_size, member.compress_size)
     loaded = read_npz(tmp_path / "a.npz")
-    assert loaded.keys() == arrays.keys() and all(np.array_equal(loaded[name], arrays[name]) for name in arrays)
+    assert loaded.keys() == ARRAYS.keys() and all(np.array_equal(loaded[name], ARRAYS[name]) for name in ARRAYS)
 
 
 def _file_header_as_cpython_3_11_2(original: Callable[..., bytes]) -> Callable[..., bytes]:
@@ -74,18 +75,17 @@ def _file_header_as_cpython_3_11_2(original: Callable[..., bytes]) -> Callable[.
 def test_npz_bytes_do_not_depend_on_how_the_python_writes_zip64_headers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same bytes under 3.11.2's header writer (emulated) as under this Python's; zipfile's own
     calls, the control, give other bytes there (so the emulation changes what it claims to)."""
-    arrays = {"x": np.arange(12, dtype=np.float32).reshape(3, 4), "y": np.array([1, 2, 3])}
 
     def plain_zipfile(path: Path) -> None:
         with zipfile.ZipFile(path, "w", allowZip64=True) as archive:
-            for name, array in arrays.items():
+            for name, array in ARRAYS.items():
                 with archive.open(zipfile.ZipInfo(f"{name}.npy", date_time=FIXED_ZIP_TIME), "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, array, allow_pickle=False)
 
-    write_npz(tmp_path / "here.npz", arrays)
+    write_npz(tmp_path / "here.npz", ARRAYS)
     plain_zipfile(tmp_path / "plain-here.npz")
     monkeypatch.setattr(zipfile.ZipInfo, "FileHeader", _file_header_as_cpython_3_11_2(zipfile.ZipInfo.FileHeader))
-    write_npz(tmp_path / "old.npz", arrays)
+    write_npz(tmp_path / "old.npz", ARRAYS)
     plain_zipfile(tmp_path / "plain-old.npz")
     assert (tmp_path / "old.npz").read_bytes() == (tmp_path / "here.npz").read_bytes()
     assert (tmp_path / "plain-old.npz").read_bytes() != (tmp_path / "plain-here.npz").read_bytes()
