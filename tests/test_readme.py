@@ -68,3 +68,43 @@ def test_the_readme_quotes_the_verdict_rules_as_the_report_words_them() -> None:
     rules, _ = load_report(REPO / "params.yaml")
     readme = " ".join((REPO / "README.md").read_text().split())
     assert rules_text(rules) in readme
+
+
+def test_results_table_matches_the_committed_summary() -> None:
+    """Every number in the README's results table for this project's runs is reports/summary.json's, to the digits shown
+    (within half a unit of the last digit: summary.json keeps six decimals, the report rounds the unrounded value)."""
+    import json
+
+    summary = json.loads((REPO / "reports" / "summary.json").read_text())
+    section = (REPO / "README.md").read_text().split("## Results", 1)[1].strip().split("\n\n", 1)[0]
+    rows = {}
+    for line in section.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        label = re.fullmatch(r"Model (\d)|`(\w+)` \(ablation\)", cells[0])
+        assert label, f"README results table: unexpected row {line!r}"
+        rows[f"model{label[1]}" if label[1] else label[2]] = cells
+    assert sorted(rows) == sorted(summary), "the table's rows are not the summary's models and ablations"
+
+    def agrees(shown: str, value: float, scale: float = 1.0) -> bool:
+        digits = len(shown.split(".")[1]) if "." in shown else 0
+        return abs(float(shown) - scale * value) <= 0.5 * 10**-digits + 1e-9
+
+    for name, cells in rows.items():
+        entry = summary[name]
+        accuracy = re.fullmatch(r"([0-9.]+)% ± ([0-9.]+) \((\d+)\)", cells[4])
+        loss = re.fullmatch(r"([0-9.]+) ± ([0-9.]+)", cells[7])
+        assert accuracy and loss, f"{name}: README {cells[4]!r} / {cells[7]!r} are not 'mean% ± sd (n)' / 'mean ± sd'"
+        assert int(accuracy[3]) == entry["seeds"], f"{name}: README says {accuracy[3]} seeds, summary.json {entry['seeds']}"
+        shown_values = {
+            "test_accuracy_mean": (accuracy[1], 100),
+            "test_accuracy_sd": (accuracy[2], 100),
+            "test_loss_mean": (loss[1], 1),
+            "test_loss_sd": (loss[2], 1),
+        }
+        for key, (shown, scale) in shown_values.items():
+            assert agrees(shown, entry[key], scale), f"{name}: README {shown}, summary.json {key} {entry[key]}"
+        if "test_accuracy" in entry:  # a main model: its seed-0 run
+            main = re.fullmatch(r"\*\*([0-9.]+)%\*\*", cells[3])
+            assert main and agrees(main[1], entry["test_accuracy"], 100) and agrees(cells[6], entry["test_loss"]), (name, cells)
+        else:
+            assert cells[3] == cells[6] == "", f"{name} has no main run, yet the README quotes one"
