@@ -74,6 +74,16 @@ def pipeline(params: dict, runs: Path, full_repro: dict) -> list[Stage]:
     return stages
 
 
+def per_model(stages: list[Stage]) -> dict[str, list[float]]:
+    """The recorded (not estimated) training seconds of each model or ablation, in stage order."""
+    values: dict[str, list[float]] = {}
+    for stage in stages:
+        kind, _, target = stage.name.partition("@")
+        if kind in {"train", "replica", "ablation"} and not stage.estimated:
+            values.setdefault(target.rsplit("-", 1)[0] if kind != "train" else target, []).append(stage.seconds)
+    return values
+
+
 def makespan(stages: list[Stage], workers: int) -> float:
     """The finish time of the last stage when `workers` take ready stages in submission order."""
     order = {stage.name: index for index, stage in enumerate(stages)}
@@ -145,13 +155,27 @@ def main() -> None:
         "Clone, transfer and stage start-up times are left out. Command: `python -m benchmarks.cluster_makespan`.",
         "",
         f"{len(stages)} stages, {work / 3600:.2f} hours of work; the longest chain of dependent stages is {path / 60:.1f} minutes.",
-        f"Not yet run, so given the median of the same model's recorded runs ({len(estimated)}): {', '.join(estimated)}.",
+        (
+            f"Not yet run, so given the median of the same model's recorded runs ({len(estimated)}): {', '.join(estimated)}."
+            if estimated
+            else "Every training stage has its own run record; none is estimated."
+        ),
         "",
         "| Workers | Makespan (h) | Speedup | Lower bound (h) |",
         "|--:|--:|--:|--:|",
         *(f"| {row['workers']} | {row['hours']:.2f} | {row['speedup']:.2f}x | {row['bound_seconds'] / 3600:.2f} |" for row in rows),
         "",
         "Lower bound: the longer of the critical path and the work divided by the workers.",
+        "",
+        "The training stages' `train_seconds` as recorded, per model or ablation over its seeds. A shared machine's",
+        "runs differ by the other work beside them (a run's slowest epoch is in its record's `epoch_seconds`):",
+        "",
+        "| Model | Runs | Fastest (s) | Median (s) | Slowest (s) |",
+        "|---|--:|--:|--:|--:|",
+        *(
+            f"| {model} | {len(values)} | {min(values):,.0f} | {statistics.median(values):,.0f} | {max(values):,.0f} |"
+            for model, values in per_model(stages).items()
+        ),
         "",
     ]
     write_text(args.out / "cluster_makespan.md", "\n".join(lines))

@@ -242,6 +242,20 @@ def test_the_makespan_simulation_takes_ready_stages_in_submission_order() -> Non
     assert makespan([*stages, Stage("long", 9, ("a",))], 2) == 14  # submitted last: it waits for a worker until 5
 
 
+def test_the_makespan_report_groups_recorded_training_times_by_model_and_leaves_estimates_out() -> None:
+    from benchmarks.cluster_makespan import Stage, per_model
+
+    stages = [
+        Stage("prepare", 5, ()),
+        Stage("train@model1", 100, ("prepare",)),
+        Stage("replica@model1-1", 120, ("prepare",)),
+        Stage("replica@model1-2", 110, ("prepare",), estimated=True),
+        Stage("ablation@model2_adam-0", 90, ("prepare",)),
+        Stage("evaluate@model1", 7, ("train@model1",)),
+    ]
+    assert per_model(stages) == {"model1": [100, 120], "model2_adam": [90]}
+
+
 def test_the_local_cluster_starts_as_many_workers_as_the_pinned_threads_leave_cores_for(tmp_path: Path) -> None:
     from stages.tools.cluster import ClusterError, default_workers
 
