@@ -3,14 +3,11 @@
 These read the `cache: false` reports that the full default `dvc repro` committed to main, so a
 clone shows, without running anything, that the project reproduces the notebook.
 
-While the reference run is retrained with the pinned float32 numerics (several sessions, one stage
-committed at a time), main holds runs of two kinds: retrained ones, whose run record carries the
-`numerics` they ran with, and earlier ones (bf16, unpinned), which `dvc status` must name as stale.
-A retrained run must agree with params.yaml exactly; an earlier one must not pass for current.
-params.yaml already declares the five seeds; a run the retrain has not reached yet is pending: it
-has no dvc.lock entry and nothing committed, and `dvc status` names it (a fresh clone's `dvc repro`
-trains it). The report and summary stay those of the earlier runs until the retrain ends and
-regenerates them.
+Every training run params.yaml declares (the four main models, a replica of each at seeds 1-4, each
+ablation at seeds 0-4) is committed with its dvc.lock entry and was trained by the current code with
+the numerics params.yaml pins (its run record says so), on a CPU that computes the reference bytes for
+its model; and `dvc status` names no stage, apart from data and models missing from a fresh clone
+without the DVC cache, so a clone's `dvc repro` retrains nothing that main already holds.
 """
 
 from __future__ import annotations
@@ -46,16 +43,6 @@ def declared_runs() -> dict[str, Path]:
     return runs
 
 
-def pending(stage: str) -> bool:
-    """Whether the retrain has not reached this declared run yet: `dvc.lock` has no entry for it."""
-    return stage not in LOCK
-
-
-def retrained(stage: str) -> bool:
-    """Whether the run was trained by the current code with pinned numerics (its record says which)."""
-    return not pending(stage) and "numerics" in json.loads(declared_runs()[stage].read_text())["environment"]
-
-
 def changed(entries: list) -> bool:
     """Whether `dvc status` says a stage's command, code, params or committed outputs changed; missing
     data and models (a fresh clone without the DVC cache: "deleted", "not in cache") are not a change."""
@@ -84,16 +71,12 @@ def test_changed_ignores_missing_data_and_sees_code_params_and_outputs() -> None
     assert changed([{"changed outs": {"reports/training/model1": "modified"}}]) and changed(["changed command"])
 
 
-def test_retrained_runs_are_current_and_earlier_ones_are_named_stale(stale: set[str]) -> None:
+def test_every_declared_run_is_locked_current_and_trained_with_the_pinned_numerics(stale: set[str]) -> None:
+    assert not stale, f"dvc status names {sorted(stale)} as changed: main's committed results are not those of its code and params"
     for stage, record in declared_runs().items():
-        if pending(stage):
-            assert stage in stale, f"{stage} is declared, not yet trained, and dvc status does not name it"
-            assert not record.exists(), f"{stage} has no dvc.lock entry but a committed run record {record}"
-        elif retrained(stage):
-            assert stage not in stale, f"{stage} was retrained but dvc status names it"
-            assert json.loads(record.read_text())["environment"]["numerics"] == PARAMS["numerics"], stage
-        else:
-            assert stage in stale, f"{stage} is an earlier run (no numerics in its record) that dvc status does not name"
+        assert stage in LOCK, f"params.yaml declares {stage}, which dvc.lock does not hold"
+        environment = json.loads(record.read_text())["environment"]
+        assert environment.get("numerics") == PARAMS["numerics"], f"{record}: numerics {environment.get('numerics')}, params.yaml {PARAMS['numerics']}"
 
 
 def history(model: str, split: str, metric: str) -> list[float]:
@@ -112,8 +95,7 @@ def test_the_committed_run_is_the_full_default_run(summary: dict) -> None:
     assert params["prepare"] == {"train_size": None, "test_size": None} and params["train"]["epochs"] == 20
     for name in MODELS:
         locked = LOCK[f"train@{name}"]["params"]["params.yaml"]
-        if retrained(f"train@{name}"):
-            assert locked[f"models.{name}"] == params["models"][name] and locked["numerics"] == params["numerics"]
+        assert locked[f"models.{name}"] == params["models"][name] and locked["numerics"] == params["numerics"]
         assert {key: locked[f"train.{key}"] for key in ("epochs", "batch_size", "seed")} == params["train"]
         fit = json.loads((REPO / "reports" / "training" / name / "fit.json").read_text())
         assert fit["train_images"] == 60000 and fit["epochs"] == summary[name]["epochs"] == 20
@@ -163,16 +145,11 @@ def test_every_declared_seed_has_its_committed_full_run() -> None:
     assert runs or params["ablations"]["seeds"] == [params["train"]["seed"]]
     for stage, name, seed in runs:
         directory = REPO / "reports" / f"{stage}s" / name / f"seed-{seed}"
-        if pending(f"{stage}@{name}-{seed}"):
-            assert not directory.exists(), f"{directory} is committed but dvc.lock has no {stage}@{name}-{seed}"
-            continue  # not trained yet: test_retrained_runs_are_current_and_earlier_ones_are_named_stale
         fit = json.loads((directory / "training" / "fit.json").read_text())
         metrics = json.loads((directory / "metrics.json").read_text())
         assert (fit["seed"], fit["epochs"], fit["train_images"], metrics["test_images"]) == (seed, 20, 60000, 10000), directory
         assert len((directory / "predictions.txt").read_text().strip()) == 10000
         locked = lock[f"{stage}@{name}-{seed}"]
-        if not retrained(f"{stage}@{name}-{seed}"):
-            continue  # an earlier run: test_retrained_runs_are_current_and_earlier_ones_are_named_stale
         assert locked["params"]["params.yaml"]["numerics"] == params["numerics"]
         if stage == "replica":
             assert locked["params"]["params.yaml"][f"models.{name}"] == params["models"][name]
@@ -185,16 +162,17 @@ def test_every_declared_seed_has_its_committed_full_run() -> None:
             )
 
 
-def test_summary_has_the_spread_over_seeds(summary: dict, stale: set[str]) -> None:
+def test_summary_has_the_spread_over_seeds(summary: dict) -> None:
     params = PARAMS
     for name in MODELS:
         seeds = [params["train"]["seed"], *params["replicas"]["seeds"]]
-        if "report" in stale:
-            # A run landed after the report was regenerated: the summary is of the runs before it.
-            assert any(retrained(stage) for stage in declared_runs()), "the report is stale, yet no run has been retrained"
-            continue
         values = [summary[name]["test_accuracy"]]
         values += [json.loads((REPO / "reports" / "replicas" / name / f"seed-{seed}" / "metrics.json").read_text())["test_accuracy"] for seed in seeds[1:]]
+        assert summary[name]["seeds"] == len(seeds)
+        assert summary[name]["test_accuracy_mean"] == pytest.approx(sum(values) / len(values), abs=1e-6)
+    for name in params["ablations"]["models"]:
+        seeds = params["ablations"]["seeds"]
+        values = [json.loads((REPO / "reports" / "ablations" / name / f"seed-{seed}" / "metrics.json").read_text())["test_accuracy"] for seed in seeds]
         assert summary[name]["seeds"] == len(seeds)
         assert summary[name]["test_accuracy_mean"] == pytest.approx(sum(values) / len(values), abs=1e-6)
 
@@ -202,7 +180,7 @@ def test_summary_has_the_spread_over_seeds(summary: dict, stale: set[str]) -> No
 def test_every_committed_run_carries_its_run_record() -> None:
     """Each training run's timings and environment are committed beside its results (reports/runs/)."""
     runs = REPO / "reports" / "runs"
-    expected = {record.relative_to(runs).as_posix() for stage, record in declared_runs().items() if not pending(stage)}
+    expected = {record.relative_to(runs).as_posix() for record in declared_runs().values()}
     assert {path.relative_to(runs).as_posix() for path in runs.rglob("*.json")} == expected
     for name in expected:
         record = json.loads((runs / name).read_text())
@@ -218,18 +196,11 @@ def test_every_retrained_run_comes_from_a_cpu_that_computes_the_reference_bytes_
     same = {fingerprint["environment"]["cpu"]: set(reference)}
     for other in fingerprint.get("other_cpus", []):
         same[other["environment"]["cpu"]] = same.get(other["environment"]["cpu"], set()) | set(agreeing(other["models"], reference))
-    retrained = 0
     for stage, path in declared_runs().items():
-        if pending(stage):
-            continue  # not trained yet
         environment = json.loads(path.read_text())["environment"]
-        if "numerics" not in environment:
-            continue  # an earlier run, named stale by test_retrained_runs_are_current_and_earlier_ones_are_named_stale
-        retrained += 1
         model = json.loads(path.read_text())["model"]
         assert environment["numerics"] == fingerprint["environment"]["numerics"], f"{path}: numerics {environment['numerics']}"
         assert model in same.get(environment["cpu"], set()), (
             f"{path} ({stage}): trained on {environment['cpu']}, which reports/fingerprint.json does not record as computing "
             f"the reference bytes for {model}; retrain it on one that does ({', '.join(cpu for cpu, models in same.items() if model in models)})"
         )
-    assert retrained > 0
