@@ -164,17 +164,16 @@ def test_every_declared_seed_has_its_committed_full_run() -> None:
 
 def test_summary_has_the_spread_over_seeds(summary: dict) -> None:
     params = PARAMS
-    for name in MODELS:
-        seeds = [params["train"]["seed"], *params["replicas"]["seeds"]]
-        values = [summary[name]["test_accuracy"]]
-        values += [json.loads((REPO / "reports" / "replicas" / name / f"seed-{seed}" / "metrics.json").read_text())["test_accuracy"] for seed in seeds[1:]]
-        assert summary[name]["seeds"] == len(seeds)
-        assert summary[name]["test_accuracy_mean"] == pytest.approx(sum(values) / len(values), abs=1e-6)
-    for name in params["ablations"]["models"]:
-        seeds = params["ablations"]["seeds"]
-        values = [json.loads((REPO / "reports" / "ablations" / name / f"seed-{seed}" / "metrics.json").read_text())["test_accuracy"] for seed in seeds]
-        assert summary[name]["seeds"] == len(seeds)
-        assert summary[name]["test_accuracy_mean"] == pytest.approx(sum(values) / len(values), abs=1e-6)
+
+    def accuracy(kind: str, name: str, seed: int) -> float:
+        return json.loads((REPO / "reports" / kind / name / f"seed-{seed}" / "metrics.json").read_text())["test_accuracy"]
+
+    # Each model: its main run (seed 0, in the summary) and its replicas; each ablation: its seeds.
+    spreads = {name: [summary[name]["test_accuracy"], *(accuracy("replicas", name, seed) for seed in params["replicas"]["seeds"])] for name in MODELS}
+    spreads |= {name: [accuracy("ablations", name, seed) for seed in params["ablations"]["seeds"]] for name in params["ablations"]["models"]}
+    for name, values in spreads.items():
+        assert summary[name]["seeds"] == len(values), name
+        assert summary[name]["test_accuracy_mean"] == pytest.approx(sum(values) / len(values), abs=1e-6), name
 
 
 def test_every_committed_run_carries_its_run_record() -> None:
@@ -197,8 +196,8 @@ def test_every_retrained_run_comes_from_a_cpu_that_computes_the_reference_bytes_
     for other in fingerprint.get("other_cpus", []):
         same[other["environment"]["cpu"]] = same.get(other["environment"]["cpu"], set()) | set(agreeing(other["models"], reference))
     for stage, path in declared_runs().items():
-        environment = json.loads(path.read_text())["environment"]
-        model = json.loads(path.read_text())["model"]
+        record = json.loads(path.read_text())
+        environment, model = record["environment"], record["model"]
         assert environment["numerics"] == fingerprint["environment"]["numerics"], f"{path}: numerics {environment['numerics']}"
         assert model in same.get(environment["cpu"], set()), (
             f"{path} ({stage}): trained on {environment['cpu']}, which reports/fingerprint.json does not record as computing "
