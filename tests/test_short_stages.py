@@ -18,18 +18,18 @@ def short_stages(workdir: Path, out: Path, *arguments: str):
 def test_each_stage_is_timed_over_the_rounds_and_the_clone_is_left_as_it_was(workflow_base: Path, tmp_path: Path) -> None:
     clone = clone_project(workflow_base, tmp_path / "clone")
     out = tmp_path / "reports" / "short_stages"
-    result = short_stages(clone, out, "--rounds", "2", "--stages", "prepare", "evaluate@model3")
+    # One stage without TensorFlow keeps this short; three rounds, so the median is one of the runs.
+    result = short_stages(clone, out, "--rounds", "3", "--stages", "prepare")
     assert result.returncode == 0, result.stderr
     report = read_json(out.with_suffix(".json"))
-    assert [row["stage"] for row in report["stages"]] == ["prepare", "evaluate@model3"]
-    for row in report["stages"]:
-        assert len(row["seconds"]) == 2 and all(value > 0 for value in row["seconds"])
-        assert row["median"] == round(statistics.median(row["seconds"]), 1)
-    # prepare rewrote the data and evaluate its metrics: the same bytes, so nothing is changed or stale.
+    [row] = report["stages"]
+    assert row["stage"] == "prepare" and len(row["seconds"]) == 3 and all(value > 0 for value in row["seconds"])
+    assert row["median"] == statistics.median(row["seconds"])
+    # prepare rewrote the data files three times: the same bytes, so nothing is changed or stale.
     assert report["changed_files"] == [] and report["changed_stages"] == []
-    assert result.stdout.count("round 2: ") == 2
+    assert [line.split(":")[0] for line in result.stdout.splitlines()[:3]] == ["round 1", "round 2", "round 3"]
     markdown = out.with_suffix(".md").read_text()
-    assert "| evaluate@model3 |" in markdown and "every rerun wrote the same results" in markdown
+    assert "| prepare |" in markdown and "every rerun wrote the same results" in markdown
 
 
 def test_an_unknown_stage_or_a_clone_that_is_not_up_to_date_is_refused_before_anything_runs(workflow_base: Path, tmp_path: Path) -> None:
