@@ -5,15 +5,24 @@ Stages: download, prepare, variant, train, replica, evaluate, plot, report; `che
 says whether this machine computes the committed bytes. The stages that run a model get the numerics
 of `params.yaml: numerics` (threads, oneDNN, its ISA) before TensorFlow starts.
 A user error (bad params, bad data) prints one clear message and exits with status 1.
+
+Before any pipeline stage runs, the whole of `params.yaml` is checked as `python -m stages check` checks
+it, so a typo in the last model stops `dvc repro` at its first stage, before any download or training.
+The check runs in a child process (building models starts TensorFlow, which must start after the
+pinned numerics are set) and once per content: a passed check leaves a stamp keyed by the file's bytes,
+the checker's code and the package versions, so later stages skip it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
+import importlib.metadata
 import logging
 import os
 import re
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -27,6 +36,11 @@ PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 STAGES = ("download", "prepare", "variant", "train", "replica", "evaluate", "plot", "report", "check", "fingerprint")
 # The stages that run a model, so compute with TensorFlow: they get the pinned numerics.
 MODEL_STAGES = ("train", "replica", "evaluate", "plot", "fingerprint")
+# The commands that check the whole params file first: every `dvc.yaml` stage.
+PRECHECKED = ("download", "prepare", "variant", "train", "replica", "evaluate", "plot", "report")
+# What `python -m stages check` runs: a change to any of it, or to the packages, checks again.
+CHECKER = ("check.py", "params", "training/builder.py")
+CHECKED_PACKAGES = ("keras", "pydantic", "tensorflow")
 
 
 class _Formatter(logging.Formatter):
@@ -84,6 +98,40 @@ def python_problem(version: tuple[int, ...] = tuple(sys.version_info[:3]), pypro
     )
 
 
+def check_stamp(params: Path, package: Path = Path(__file__).resolve().parent) -> Path:
+    """Where a passed check of `params` is recorded: the user's cache, named by what decides the answer."""
+    digest = hashlib.sha256(params.read_bytes())
+    for name in CHECKER:
+        for source in sorted((package / name).rglob("*.py")) if (package / name).is_dir() else [package / name]:
+            digest.update(source.read_bytes())
+    for name in CHECKED_PACKAGES:
+        digest.update(f"{name}=={importlib.metadata.version(name)};".encode())
+    digest.update(sys.version.encode())
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "mnist-cnn-dvc" / "params-checked" / digest.hexdigest()
+
+
+def params_problem(params: Path = Path("params.yaml")) -> str | None:
+    """The check's message if `params` has a problem, None if it passes (or this content passed before).
+
+    A stage run outside a project (no params.yaml here) reports its own missing file, as before.
+    """
+    if not params.is_file():
+        return None
+    stamp = check_stamp(params)
+    if stamp.exists():
+        return None
+    result = subprocess.run([sys.executable, "-m", "stages", "check", str(params)], capture_output=True, text=True)
+    if result.returncode == 0:
+        with contextlib.suppress(OSError):  # no writable cache: check again next time
+            stamp.parent.mkdir(parents=True, exist_ok=True)
+            stamp.touch()
+        return None
+    # The check's own message (its stdout); TensorFlow's start-up notices on stderr only if it crashed.
+    message = result.stdout.strip() if result.returncode == 1 and result.stdout.strip() else (result.stdout + result.stderr).strip()
+    return f"{message}\nerror: stopped before this stage ran: fix {params} (python -m stages check lists every problem)"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     problem = python_problem()
@@ -99,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in STAGES:
         print(f"usage: python -m stages {{{','.join(STAGES)}}} [arguments]", file=sys.stderr)
         return 2
+    if argv[0] in PRECHECKED:
+        problem = params_problem()
+        if problem:
+            print(problem, flush=True)
+            return 1
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_Formatter("%(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
