@@ -31,7 +31,8 @@ from pathlib import Path
 # The Pythons the locks are compiled for: pyproject.toml's `requires-python` (README, "Locked, with
 # hashes"; tests/test_lock.py checks the locks' headers agree). Read with the standard library alone,
 # so that the gate answers on any Python, before the project's packages are imported.
-PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+PACKAGE = Path(__file__).resolve().parent
+PYPROJECT = PACKAGE.parent / "pyproject.toml"
 
 STAGES = ("download", "prepare", "variant", "train", "replica", "evaluate", "plot", "report", "check", "fingerprint")
 # The stages that run a model, so compute with TensorFlow: they get the pinned numerics.
@@ -98,7 +99,7 @@ def python_problem(version: tuple[int, ...] = tuple(sys.version_info[:3]), pypro
     )
 
 
-def check_stamp(params: Path, package: Path = Path(__file__).resolve().parent) -> Path:
+def check_stamp(params: Path, package: Path = PACKAGE) -> Path:
     """Where a passed check of `params` is recorded: the user's cache, named by what decides the answer."""
     digest = hashlib.sha256(params.read_bytes())
     for name in CHECKER:

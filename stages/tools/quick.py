@@ -69,7 +69,9 @@ def preflight(root: Path, name: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stages.tools.quick", description=__doc__.splitlines()[0])
     parser.add_argument("--name", default="quick", help="the experiment's name (default: quick)")
-    parser.add_argument("-S", "--set-param", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="another params.yaml override, as for `dvc exp run -S`")
+    parser.add_argument(
+        "-S", "--set-param", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="another params.yaml override, as for `dvc exp run -S`"
+    )
     args = parser.parse_args(argv)
     root = Path.cwd()
     try:
