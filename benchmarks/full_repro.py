@@ -12,13 +12,11 @@ cache can be inspected or copied back.
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from benchmarks.machine import describe
+from benchmarks.machine import describe, run_stamped
 from stages.files import write_json, write_text
 
 
@@ -33,19 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     subprocess.run(["git", "clone", "-q", ".", str(args.workdir)], check=True)
     dvc = str(Path(sys.executable).parent / "dvc")
-    started = time.perf_counter()
-    stages: list[dict] = []
-    with subprocess.Popen([dvc, "repro"], cwd=args.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
-        for line in process.stdout:
-            print(line, end="", flush=True)
-            match = re.match(r"Running stage '([^']+)'", line)
-            if match:
-                stages.append({"stage": match.group(1), "started_s": round(time.perf_counter() - started, 1)})
-    seconds = time.perf_counter() - started
-    if process.returncode != 0:
-        sys.exit(f"dvc repro failed with exit status {process.returncode} in {args.workdir}")
-    for current, following in zip(stages, [*stages[1:], {"started_s": round(seconds, 1)}], strict=True):
-        current["seconds"] = round(following["started_s"] - current["started_s"], 1)
+    seconds, stages, status = run_stamped([dvc, "repro"], args.workdir)
+    if status != 0:
+        sys.exit(f"dvc repro failed with exit status {status} in {args.workdir}")
 
     # Stages that did not run: those whose committed results are current (seed replicas, ablations).
     declared = subprocess.run([dvc, "stage", "list", "--name-only"], cwd=args.workdir, capture_output=True, text=True, check=True).stdout.split()

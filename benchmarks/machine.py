@@ -1,9 +1,12 @@
-"""One line describing the machine a benchmark ran on (without importing TensorFlow)."""
+"""One line describing the machine a benchmark ran on (without importing TensorFlow), and a DVC run timed stage by stage."""
 
 from __future__ import annotations
 
 import os
 import platform
+import re
+import subprocess
+import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -31,3 +34,21 @@ def cpu_id(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
         return ""
     fields = {name.strip(): value.strip() for name, _, value in (line.partition(":") for line in block.splitlines())}
     return f"family {fields['cpu family']} model {fields['model']}" if "cpu family" in fields and "model" in fields else ""
+
+
+def run_stamped(command: list[str], cwd: Path) -> tuple[float, list[dict], int]:
+    """Run a `dvc repro` / `dvc exp run` style command, echoing its output, and stamp each stage's start as DVC
+    prints it: (wall seconds, [{"stage", "started_s", "seconds"}], exit status). A stage's seconds run to the
+    next stage's start (the last one's to the end), so they include DVC's own work around it."""
+    started = time.perf_counter()
+    stages: list[dict] = []
+    with subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        for line in process.stdout:
+            print(line, end="", flush=True)
+            match = re.match(r"Running stage '([^']+)'", line)
+            if match:
+                stages.append({"stage": match.group(1), "started_s": round(time.perf_counter() - started, 1)})
+    seconds = time.perf_counter() - started
+    for current, following in zip(stages, [*stages[1:], {"started_s": round(seconds, 1)}], strict=True):
+        current["seconds"] = round(following["started_s"] - current["started_s"], 1)
+    return seconds, stages, process.returncode

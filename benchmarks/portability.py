@@ -280,6 +280,33 @@ def agreement(rows: list[dict[str, Any]], models: list[str]) -> list[str]:
     return lines
 
 
+def conclusions(rows: list[dict[str, Any]], expected: dict[str, Any], models: list[str]) -> list[str]:
+    """What the rows say, computed from them (the why of the choice is docs/numerics.md's): the settings every CPU
+    agrees on, and under the pin which CPUs compute the committed digests for every model, for some, for none."""
+    pinned = expected["environment"]["numerics"]
+    isa = f"its ISA capped at {pinned['onednn_isa']}" if pinned["onednn_isa"] != "native" else "no ISA cap"
+    chosen = f"oneDNN {'on' if pinned['onednn'] else 'off'}, {isa}, {pinned['intra_op_threads']} intra- and {pinned['inter_op_threads']} inter-op threads"
+    cpus = list(dict.fromkeys(cpu_name(row) for row in rows))
+    unanimous = []
+    for setting in dict.fromkeys(row["setting"] for row in rows):
+        same = [row for row in rows if row["setting"] == setting]
+        if len(same) == len(cpus) and all(len({json.dumps(row["models"].get(name), sort_keys=True) for row in same}) == 1 for name in models):
+            unanimous.append(setting)
+    committed = {name: {key: expected["models"][name][key] for key in DIGESTS} for name in models}
+    every, some, none = [], [], []
+    for row in rows:
+        if row["numerics"] == pinned:
+            same = [name for name in models if row["models"].get(name) == committed[name]]
+            which = "" if len(same) in (0, len(models)) else f" ({', '.join(same)})"
+            (every if len(same) == len(models) else some if same else none).append(cpu_name(row) + which)
+    return [
+        f"Chosen (`params.yaml: numerics`): {chosen}. Of the {len(cpus)} CPU models with rows, the settings under which every one",
+        f"gives the same digests for every model: {', '.join(unanimous) or 'none'}. Under the chosen setting the committed digests come",
+        f"from {'; '.join(every) or 'no CPU'} for every model; for some models only from {'; '.join(some) or 'no CPU'}; for none from",
+        f"{'; '.join(none) or 'no CPU'}. Why this setting: docs/numerics.md.",
+    ]
+
+
 def markdown(report: dict[str, Any], expected: dict[str, Any]) -> str:
     rows, checks = report["rows"], report.get("stage_checks", [])
     models = list(expected["models"])
@@ -298,28 +325,12 @@ def markdown(report: dict[str, Any], expected: dict[str, Any]) -> str:
         "|---|--:|---|",
         *agreement(rows, models),
         "",
-        "Chosen (`params.yaml: numerics`): oneDNN on, its ISA capped at AVX2, 2 intra- and 2 inter-op threads. No setting gave",
-        "the same bytes on every CPU here. The three AMD EPYC CPUs, two with AVX-512 (48 KiB and 32 KiB of L1d per core) and one",
-        "with AVX2 only (family 25 model 1, 512 KiB of L2 per core), give the same digests for every model under the pin, and",
-        "with 1 thread where they have that row. On the AVX2-only one the cap is its own ISA: its native row is its pinned row,",
-        "its two oneDNN-off rows are one, and that one equals the AVX-512 AMD CPUs' capped oneDNN-off row for model2, model3",
-        "and model2_adam only; uncapped, the AVX-512 AMD CPUs agree with each other (native oneDNN, oneDNN off) and not with it.",
-        "The two Intel Xeon CPUs (family 6 models 207 and 167, both reading",
-        '"Intel(R) Xeon(R) Processor", 2 MiB of L2 per core, AMX, 300 and 480 MiB of L3) give each other\'s digests, weights and',
-        "predictions, under all five settings; they agree with the AMD CPUs on model3 and model2_adam under every capped oneDNN",
-        "setting and on no model with oneDNN off (see below). So the promise is the same bytes on a CPU that computes the reference",
-        "digests (the AMD EPYC CPUs here, with AVX-512 or AVX2 only), the same bytes for model3 and model2_adam on the Intel Xeon",
-        "CPUs, and elsewhere results within the distances below; `python -m stages fingerprint` says which holds for your CPU.",
-        "The pin stayed the AVX2 cap: its kernels are ones any x86-64 CPU with AVX2 runs, and, measured, the AVX2-only CPU computes",
-        "the reference bytes under it, which the AVX-512 CPUs' native oneDNN does not; half of the committed runs had been trained",
-        "under the cap when the Intel row came in. One thread gives other bytes than two for the models",
-        "with 5x5 convolutions, and would double a 2-core machine's time.",
+        *conclusions(rows, expected, models),
         "",
         "## Every row",
         "",
-        "Digests shown: the first 8 hex digits of the weights' MD5. The predictions' digests agree wherever the weights' do, but",
-        "with oneDNN off: there the Intel Xeon CPUs' model3 and model2_adam weights equal the AMD CPUs' and their predictions do not",
-        "(`portability.json` holds both digests of every row).",
+        "Digests shown: the first 8 hex digits of the weights' MD5; `portability.json` holds both digests of every row, the",
+        "weights' and the predictions'.",
         "",
         "| CPU | caches per core | setting | " + " | ".join(models) + " | pinned digests match the committed ones |",
         "|---|---|---|" + "---|" * len(models) + "---|",

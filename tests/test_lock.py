@@ -117,7 +117,7 @@ def test_the_numerics_path_keeps_the_fingerprints_versions() -> None:
 
 def test_the_readme_counts_the_locked_packages() -> None:
     counts = tuple(len(locked(REPO / lock)) for lock in ("requirements.txt", "requirements-dev.txt"))
-    assert "top-level and transitive ({} and {})".format(*counts) in (REPO / "README.md").read_text()
+    assert "top-level and transitive ({} and {})".format(*counts) in (REPO / "docs" / "install.md").read_text()
 
 
 def test_the_build_lock_holds_what_the_source_only_package_needs() -> None:

@@ -1,15 +1,19 @@
-"""The README's two commands are what CI runs, and what the README says about the project holds."""
+"""The README's two commands are what CI runs, and what the README and docs/ say about the project holds."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
+# The pages that quote the claims' verdicts: the README a line each, docs/statistics.md with the evidence.
+VERDICT_PAGES = ("README.md", "docs/statistics.md")
 
 
 def readme_commands() -> list[str]:
-    section = (REPO / "README.md").read_text().split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    section = (REPO / "README.md").read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
     block = section.split("```bash", 1)[1].split("```", 1)[0]
     return [line for line in block.splitlines() if line and not line.startswith("#")]
 
@@ -25,8 +29,8 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 def test_every_stage_output_is_in_the_stage_table() -> None:
     from stages.params.base import read_yaml
 
-    readme = (REPO / "README.md").read_text()
-    table = readme.split("| stage | what it does |", 1)[1].split("\n\n", 1)[0]
+    page = (REPO / "docs" / "pipeline.md").read_text()
+    table = page.split("| stage | what it does |", 1)[1].split("\n\n", 1)[0]
     for name, stage in read_yaml((REPO / "dvc.yaml").read_text())["stages"].items():
         body = stage.get("do", stage)
         assert f"`{name}" in table, name
@@ -40,17 +44,18 @@ def test_every_stage_output_is_in_the_stage_table() -> None:
                 assert parent.replace("<model>", "") in table.replace("<variant>", "") and stem in table, f"{name}: {path}"
 
 
-def test_results_prose_matches_the_committed_claims_metrics() -> None:
-    """Every claim's verdict, and every p-value and effect the README quotes, is what reports/claims.json holds."""
+@pytest.mark.parametrize("page", VERDICT_PAGES)
+def test_results_prose_matches_the_committed_claims_metrics(page: str) -> None:
+    """Every claim's verdict, and every p-value and effect the page quotes, is what reports/claims.json holds."""
     import json
 
     claims = json.loads((REPO / "reports" / "claims.json").read_text())
-    readme = (REPO / "README.md").read_text()
-    lines = {int(number): line for number, line in re.findall(r"^- claim (\d), (.*)$", readme, flags=re.MULTILINE)}
+    text = (REPO / page).read_text()
+    lines = {int(number): line for number, line in re.findall(r"^- claim (\d), (.*)$", text, flags=re.MULTILINE)}
     assert sorted(lines) == [1, 2, 3, 4, 5, 6]
     for number, line in lines.items():
         entry = claims[f"claim{number}"]
-        assert f"**{entry['verdict']}**" in line, f"claim {number}: README says {line!r}, reports/claims.json {entry['verdict']!r}"
+        assert f"**{entry['verdict']}**" in line, f"claim {number}: {page} says {line!r}, reports/claims.json {entry['verdict']!r}"
         comparisons = list(entry.get("comparisons", {}).values())
         for quoted in re.findall(r"Holm p = ([0-9.e+-]+)", line):
             assert any(f"{comparison['p_holm']:.3g}" == f"{float(quoted):.3g}" for comparison in comparisons), (number, quoted)
@@ -60,23 +65,25 @@ def test_results_prose_matches_the_committed_claims_metrics() -> None:
             assert any(round(100 * comparison["effect"], 2) == float(quoted) for comparison in comparisons), (number, quoted)
 
 
-def test_the_readme_quotes_the_verdict_rules_as_the_report_words_them() -> None:
-    """The rules' wording exists once (stages/reporting/wording.py, from params.yaml: report); the README quotes it."""
+def test_the_docs_quote_the_verdict_rules_as_the_report_words_them() -> None:
+    """The rules' wording exists once (stages/reporting/wording.py, from params.yaml: report); docs/statistics.md quotes it."""
     from stages.params.report import load_report
     from stages.reporting.wording import rules_text
 
     rules, _ = load_report(REPO / "params.yaml")
-    readme = " ".join((REPO / "README.md").read_text().split())
-    assert rules_text(rules) in readme
+    page = " ".join((REPO / "docs" / "statistics.md").read_text().split())
+    assert rules_text(rules) in page
 
 
 def test_results_table_matches_the_committed_summary() -> None:
-    """Every number in the README's results table for this project's runs is reports/summary.json's, to the digits shown
-    (within half a unit of the last digit: summary.json keeps six decimals, the report rounds the unrounded value)."""
+    """Every number in the README's results table is reports/summary.json's (this project's runs) or
+    reports/notebook.json's (the notebook's printed results), to the digits shown (within half a unit of the
+    last digit: summary.json keeps six decimals, the README rounds the unrounded value)."""
     import json
 
     summary = json.loads((REPO / "reports" / "summary.json").read_text())
-    section = (REPO / "README.md").read_text().split("## Results", 1)[1].strip().split("\n\n", 1)[0]
+    notebook = json.loads((REPO / "reports" / "notebook.json").read_text())["models"]
+    section = (REPO / "README.md").read_text().split("## Results at a glance", 1)[1].strip().split("\n\n", 1)[0]
     rows = {}
     for line in section.splitlines()[2:]:
         cells = [cell.strip() for cell in line.strip("|").split("|")]
@@ -89,22 +96,15 @@ def test_results_table_matches_the_committed_summary() -> None:
         digits = len(shown.split(".")[1]) if "." in shown else 0
         return abs(float(shown) - scale * value) <= 0.5 * 10**-digits + 1e-9
 
-    for name, cells in rows.items():
+    for name, (_, main_run, spread, published) in rows.items():
         entry = summary[name]
-        accuracy = re.fullmatch(r"([0-9.]+)% ± ([0-9.]+) \((\d+)\)", cells[4])
-        loss = re.fullmatch(r"([0-9.]+) ± ([0-9.]+)", cells[7])
-        assert accuracy and loss, f"{name}: README {cells[4]!r} / {cells[7]!r} are not 'mean% ± sd (n)' / 'mean ± sd'"
+        accuracy = re.fullmatch(r"([0-9.]+)% ± ([0-9.]+) \((\d+)\)", spread)
+        assert accuracy, f"{name}: README {spread!r} is not 'mean% ± sd (n)'"
         assert int(accuracy[3]) == entry["seeds"], f"{name}: README says {accuracy[3]} seeds, summary.json {entry['seeds']}"
-        shown_values = {
-            "test_accuracy_mean": (accuracy[1], 100),
-            "test_accuracy_sd": (accuracy[2], 100),
-            "test_loss_mean": (loss[1], 1),
-            "test_loss_sd": (loss[2], 1),
-        }
-        for key, (shown, scale) in shown_values.items():
-            assert agrees(shown, entry[key], scale), f"{name}: README {shown}, summary.json {key} {entry[key]}"
-        if "test_accuracy" in entry:  # a main model: its seed-0 run
-            main = re.fullmatch(r"\*\*([0-9.]+)%\*\*", cells[3])
-            assert main and agrees(main[1], entry["test_accuracy"], 100) and agrees(cells[6], entry["test_loss"]), (name, cells)
+        assert agrees(accuracy[1], entry["test_accuracy_mean"], 100) and agrees(accuracy[2], entry["test_accuracy_sd"], 100), (name, spread, entry)
+        if "test_accuracy" in entry:  # a main model: its seed-0 run, and the notebook's result
+            main = re.fullmatch(r"\*\*([0-9.]+)%\*\*", main_run)
+            assert main and agrees(main[1], entry["test_accuracy"], 100), (name, main_run)
+            assert published.endswith("%") and agrees(published[:-1], notebook[name]["test_accuracy"], 100), (name, published)
         else:
-            assert cells[3] == cells[6] == "", f"{name} has no main run, yet the README quotes one"
+            assert main_run == published == "", f"{name} has no main run, yet the README quotes one"

@@ -50,9 +50,19 @@ def experiment_ref(root: Path, name: str) -> str:
     return f"refs/exps/{head[:2]}/{head[2:]}/{name}"
 
 
-def command(name: str, overrides: list[str]) -> list[str]:
-    settings = [f"{key}={value}" for key, value in QUICK.items()] + overrides
-    return [dvc_command(), "exp", "run", "--temp", "--name", name, *[part for setting in settings for part in ("-S", setting)]]
+def settings(overrides: list[str]) -> dict[str, str]:
+    """QUICK with `KEY=VALUE` overrides on top (an override of a QUICK key replaces it)."""
+    merged = dict(QUICK)
+    for override in overrides:
+        key, equals, value = override.partition("=")
+        if not equals or not key:
+            raise QuickError(f"-S {override!r}: expected KEY=VALUE, as for `dvc exp run -S`")
+        merged[key] = value
+    return merged
+
+
+def command(name: str, chosen: dict[str, str]) -> list[str]:
+    return [dvc_command(), "exp", "run", "--temp", "--name", name, *[part for key, value in chosen.items() for part in ("-S", f"{key}={value}")]]
 
 
 def preflight(root: Path, name: str) -> None:
@@ -75,14 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = Path.cwd()
     try:
+        chosen = settings(args.overrides)
         preflight(root, args.name)
     except QuickError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     started = time.perf_counter()
-    settings = ", ".join(f"{key}={value}" for key, value in QUICK.items())
-    print(f"quick run {args.name!r}: every stage on a slice ({settings}), in a temporary copy", flush=True)
-    result = subprocess.run(command(args.name, args.overrides), cwd=root)
+    listed = ", ".join(f"{key}={value}" for key, value in chosen.items())
+    print(f"quick run {args.name!r}: every stage on a slice ({listed}), in a temporary copy", flush=True)
+    result = subprocess.run(command(args.name, chosen), cwd=root)
     if result.returncode != 0:
         print(f"error: the quick run failed (dvc exp run exited {result.returncode}); the workspace is as it was", file=sys.stderr)
         return 1

@@ -1,0 +1,102 @@
+"""The way in: the README's length and order, links that resolve, the licence, the model artifacts, and a
+typo in `params.yaml` stopping `dvc repro` at its first stage."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from stages.params.base import read_yaml
+from tests.conftest import MODELS, REPO, dvc, git, slice_project
+
+README_WORDS = 1500
+# "Change a model" must start within the README's first CHANGE_BY words.
+CHANGE_BY = 900
+DOCS = sorted((REPO / "docs").glob("*.md"))
+
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
+def test_the_readme_is_short_and_says_how_to_change_a_model_early() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert len(words(readme)) <= README_WORDS, f"README.md has {len(words(readme))} words, more than {README_WORDS}"
+    before = readme.split("\n## Change a model", 1)
+    assert len(before) == 2, "README.md has no '## Change a model' section"
+    assert len(words(before[0])) < CHANGE_BY, f"'Change a model' starts at word {len(words(before[0]))}"
+
+
+def test_the_readme_follows_the_users_journey() -> None:
+    headings = re.findall(r"^## (.+)$", (REPO / "README.md").read_text(), flags=re.MULTILINE)
+    expected = [
+        "Results at a glance",
+        "Quick start",
+        "Change a model",
+        "Compare runs",
+        "The pipeline",
+        "Share and scale out",
+        "Reproducibility",
+        "Layout",
+        "Development",
+    ]
+    assert headings == expected
+
+
+def markdown_links(path: Path) -> list[str]:
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.DOTALL)  # code blocks hold commands, not links
+    return re.findall(r"\]\(([^)\s]+)\)", text)
+
+
+@pytest.mark.parametrize("page", [REPO / "README.md", *DOCS], ids=lambda path: str(path.relative_to(REPO)))
+def test_every_relative_link_resolves(page: Path) -> None:
+    missing = []
+    for target in markdown_links(page):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue  # web links and anchors within the page
+        if not (page.parent / target.split("#", 1)[0]).exists():
+            missing.append(target)
+    assert not missing, f"{page.relative_to(REPO)} links to files that do not exist: {missing}"
+
+
+def test_every_docs_page_is_linked_from_the_readme() -> None:
+    linked = {(REPO / target).resolve() for target in markdown_links(REPO / "README.md")}
+    assert DOCS and not [page.name for page in DOCS if page.resolve() not in linked]
+
+
+def test_the_licence_is_mit_and_the_notebook_is_credited() -> None:
+    assert (REPO / "LICENSE").read_text().startswith("MIT License\n")
+    assert "Convolution Neural Network in MNIST Data" in (REPO / "README.md").read_text()
+
+
+def test_every_trained_model_is_a_dvc_artifact() -> None:
+    """Read with DVC's own reader, as `dvc artifacts get` and Studio read them: one per model, its train output."""
+    from dvc.repo import Repo
+
+    artifacts = Repo(str(REPO)).artifacts.read()["dvc.yaml"]
+    assert sorted(artifacts) == sorted(MODELS)
+    train_outs = read_yaml((REPO / "dvc.yaml").read_text())["stages"]["train"]["do"]["outs"]
+    for name, artifact in artifacts.items():
+        assert artifact.type == "model" and artifact.desc and artifact.labels, name
+        assert artifact.path == f"models/{name}.keras" and "models/${key}.keras" in train_outs
+
+
+def test_a_typo_in_the_last_model_stops_dvc_repro_at_its_first_stage(tmp_path: Path) -> None:
+    """Nothing is downloaded and no epoch runs: the first stage checks the whole params file."""
+    project = slice_project(tmp_path / "project")
+    params = project / "params.yaml"
+    last = MODELS[-1]
+    text = params.read_text()
+    start = text.index(f"\n  {last}:\n")
+    params.write_text(text[:start] + text[start:].replace("Conv2D", "Conv2DD", 1))
+    git("commit", "-qam", f"typo in {last}", cwd=project)
+    result = dvc("repro", cwd=project, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert re.findall(r"^Running stage '([^']+)'", output, flags=re.MULTILINE) == ["download"]
+    assert f"models.{last}.layers[0]" in output and "Conv2DD" in output
+    assert "stopped before this stage ran" in output
+    assert "Epoch" not in output and "epoch 1" not in output
+    assert not (project / "data" / "raw" / "mnist.npz").exists() and not (project / "data" / "prepared" / "train.npz").exists()
