@@ -8,6 +8,7 @@ pytest-xdist workers (pyproject.toml runs two).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -37,6 +38,8 @@ ABLATIONS = tuple(read_yaml((REPO / "params.yaml").read_text())["ablations"]["mo
 NUMERICS = Numerics.model_validate(read_yaml((REPO / "params.yaml").read_text())["numerics"])
 # Small enough that a stage is mostly start-up; the models do not learn on it (see test_pipeline.py).
 SLICE = {"train_size": 1400, "test_size": 400}
+# Where `run_slice` records what it saw of the quick run, beside the project it builds.
+QUICK_RUN_FACTS = "quick-run.json"
 # Two seeds in all on the slices: the main run's (0) and one replica.
 TWO_SEEDS = {"replicas": {"seeds": [1]}, "ablations": {"seeds": [0, 1]}}
 # Report rules for tests of the report's pure functions: params.yaml's thresholds, 10 sample digits.
@@ -232,10 +235,26 @@ def slice_project(destination: Path, prepare: dict = SLICE, **sections: dict) ->
     return project
 
 
+def quick_run_facts(pipeline_run: Path) -> dict:
+    """What `run_slice` saw of the quick run before applying it: its output, `git status`, `dvc exp list`."""
+    return json.loads((pipeline_run.parent / QUICK_RUN_FACTS).read_text())
+
+
 def run_slice(destination: Path) -> Path:
-    """Copy the project to `destination`, set the slice, run `dvc repro` and commit the result."""
+    """Copy the project to `destination`, set the slice, run the quick run on it as a user does
+    (`python -m stages.tools.quick`, with the test slice's sizes), record what a user is promised (a clean
+    `git status`, the experiment listed), then apply the experiment and commit it: one slice run serves the
+    quick run's test and every test of the pipeline's results."""
     project = slice_project(destination, **TWO_SEEDS)
-    dvc("repro", "-q", cwd=project)
+    sizes = [part for key, value in SLICE.items() for part in ("-S", f"prepare.{key}={value}")]
+    output = run([sys.executable, "-m", "stages.tools.quick", *sizes], project).stdout
+    facts = {
+        "output": output,
+        "git_status": run(["git", "status", "--porcelain"], project).stdout,
+        "experiments": dvc("exp", "list", "--name-only", cwd=project).stdout.split(),
+    }
+    (destination.parent / QUICK_RUN_FACTS).write_text(json.dumps(facts))
+    dvc("exp", "apply", "quick", cwd=project)
     git("add", "-A", cwd=project)
     git("commit", "-qm", "slice run", cwd=project)
     return project

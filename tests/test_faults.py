@@ -77,22 +77,48 @@ def test_local_source_with_wrong_dtype_is_named(scratch: Path) -> None:
 
 
 def test_bad_params_are_reported_before_any_data_is_read(scratch: Path) -> None:
-    """A training stage reads only the params it declares: its model's problems and `train`'s stop it;
-    another model's typo is that model's stages' business, and `check` finds every one."""
+    """Every stage checks the whole params file before it starts (stages/__main__.py): a training stage stops on
+    another model's typo too, with `check`'s own message, so `dvc repro` stops at its first stage."""
     params = (scratch / "params.yaml").read_text()
     params = params.replace("epochs: 20", "epochs: 0").replace("name: SGD", "name: SDG").replace("name: Adam", "name: Adamm", 1)
     (scratch / "params.yaml").write_text(params)
     # No data exists here at all: the errors must come from the params alone.
     result = stage("train", "model1", "--data", "missing", "--model", "m.keras", "--log", "log", "--record", "run.json", cwd=scratch)
     assert result.returncode == 1
-    assert result.stdout.startswith("error: params.yaml: 2 problems:\n")
+    assert result.stdout.startswith("error: params.yaml: 3 problems:\n")
     assert "train.epochs: Input should be greater than or equal to 1, got 0" in result.stdout
     assert "models.model1.optimizer.name: unknown Keras optimizer 'Adamm'; did you mean 'Adam'?" in result.stdout
-    assert "model3" not in result.stdout
-    result = stage("check", cwd=scratch)
-    assert result.returncode == 1
     assert "models.model3.optimizer.name: unknown Keras optimizer 'SDG'; did you mean 'SGD'?" in result.stdout
-    assert "models.model1.optimizer.name" in result.stdout and "train.epochs" in result.stdout
+    assert result.stdout.rstrip().endswith("error: stopped before this stage ran: fix params.yaml (python -m stages check lists every problem)")
+    assert sorted(path.name for path in scratch.iterdir()) == ["params.yaml"]
+    check = stage("check", cwd=scratch)
+    assert check.returncode == 1 and check.stdout.strip() in result.stdout
+
+
+def test_a_passed_check_is_not_run_again_until_the_file_changes(
+    scratch: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stamp: a stage after the first pays a hash, not a second check; any edit to the file checks again."""
+    from stages.__main__ import check_stamp
+
+    cache = tmp_path_factory.mktemp("cache")
+    env = {**project_env(), "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(cache)}
+
+    def variant() -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "stages", "variant", "model2_adam", "--out", "v.json"]
+        return subprocess.run(command, cwd=scratch, env=env, capture_output=True, text=True, timeout=300)
+
+    assert variant().returncode == 0
+    stamps = list((cache / "mnist-cnn-dvc" / "params-checked").iterdir())
+    assert len(stamps) == 1
+    # What the stamp is named by: the same name here, another after an edit (a comment is an edit too).
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    assert check_stamp(scratch / "params.yaml") == stamps[0]
+    (scratch / "params.yaml").write_text((scratch / "params.yaml").read_text().replace("name: SGD", "name: SDG"))
+    assert check_stamp(scratch / "params.yaml") != stamps[0]
+    result = variant()
+    assert result.returncode == 1 and "models.model3.optimizer.name: unknown Keras optimizer 'SDG'" in result.stdout
+    assert len(list((cache / "mnist-cnn-dvc" / "params-checked").iterdir())) == 1  # a failed check leaves no stamp
 
 
 def test_a_writer_killed_mid_write_leaves_the_previous_file(tmp_path: Path) -> None:

@@ -3,13 +3,15 @@ typo in `params.yaml` stopping `dvc repro` at its first stage."""
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 from stages.params.base import read_yaml
-from tests.conftest import MODELS, REPO, dvc, git, slice_project
+from tests.conftest import MODELS, REPO, dvc, git, quick_run_facts, ran_stages, run, slice_project
 
 README_WORDS = 1500
 # "Change a model" must start within the README's first CHANGE_BY words.
@@ -72,15 +74,19 @@ def test_the_licence_is_mit_and_the_notebook_is_credited() -> None:
 
 
 def test_every_trained_model_is_a_dvc_artifact() -> None:
-    """Read with DVC's own reader, as `dvc artifacts get` and Studio read them: one per model, its train output."""
-    from dvc.repo import Repo
-
-    artifacts = Repo(str(REPO)).artifacts.read()["dvc.yaml"]
+    """Read with DVC's own reader, as `dvc artifacts get` and Studio read them: one per model, its train output.
+    In a child process: DVC's Repo sets up logging on the streams pytest captures."""
+    code = (
+        "import json, sys; from dvc.repo import Repo\n"
+        "found = Repo(sys.argv[1]).artifacts.read()['dvc.yaml']\n"
+        "print(json.dumps({name: [a.path, a.type, a.desc, a.labels] for name, a in found.items()}))"
+    )
+    artifacts = json.loads(run([sys.executable, "-c", code, str(REPO)], REPO).stdout)
     assert sorted(artifacts) == sorted(MODELS)
     train_outs = read_yaml((REPO / "dvc.yaml").read_text())["stages"]["train"]["do"]["outs"]
-    for name, artifact in artifacts.items():
-        assert artifact.type == "model" and artifact.desc and artifact.labels, name
-        assert artifact.path == f"models/{name}.keras" and "models/${key}.keras" in train_outs
+    assert "models/${key}.keras" in train_outs
+    for name, (path, kind, description, labels) in artifacts.items():
+        assert path == f"models/{name}.keras" and kind == "model" and description and labels, name
 
 
 def test_a_typo_in_the_last_model_stops_dvc_repro_at_its_first_stage(tmp_path: Path) -> None:
@@ -100,3 +106,33 @@ def test_a_typo_in_the_last_model_stops_dvc_repro_at_its_first_stage(tmp_path: P
     assert "stopped before this stage ran" in output
     assert "Epoch" not in output and "epoch 1" not in output
     assert not (project / "data" / "raw" / "mnist.npz").exists() and not (project / "data" / "prepared" / "train.npz").exists()
+
+
+def test_the_quick_run_runs_every_stage_and_leaves_the_workspace_clean(pipeline_run: Path) -> None:
+    """The test suite's slice run is the quick run (`run_slice`): every stage ran in the experiment, the
+    workspace was untouched, `dvc exp list` named it, and the output ends with its summary and the next commands."""
+    facts = quick_run_facts(pipeline_run)
+    declared = set(dvc("stage", "list", "--name-only", cwd=pipeline_run).stdout.split())
+    assert ran_stages(facts["output"]) == declared
+    assert facts["git_status"] == ""
+    assert "quick" in facts["experiments"]
+    summary = facts["output"].split("Its summary", 1)[1]
+    assert all(f"| {name} |" in summary for name in MODELS)
+    assert "dvc exp remove quick" in summary and re.search(r"git show refs/exps/\S+/quick:reports/report\.md", summary)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["-S", "train.epochs"], "error: -S 'train.epochs': expected KEY=VALUE, as for `dvc exp run -S`"),
+        (["--name", "taken"], "error: an experiment named 'taken' of this commit exists: `dvc exp remove taken` drops it, or pass --name"),
+    ],
+)
+def test_the_quick_run_refuses_bad_input_before_running_anything(tmp_path: Path, arguments: list[str], message: str) -> None:
+    project = slice_project(tmp_path / "project")
+    head = git("rev-parse", "HEAD", cwd=project).stdout.strip()
+    git("update-ref", f"refs/exps/{head[:2]}/{head[2:]}/taken", head, cwd=project)
+    result = run([sys.executable, "-m", "stages.tools.quick", *arguments], project, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == message and "Running stage" not in result.stdout
+    assert git("status", "--porcelain", cwd=project).stdout == ""
