@@ -29,7 +29,7 @@ import numpy as np
 from stages.files import read_json, read_npz, write_json, write_text
 from stages.params.report import load_report
 from stages.params.training import TrainingParams
-from stages.reporting import figures, results, summary, wording
+from stages.reporting import charts, figures, results, summary, wording
 from stages.reporting.claims import Run, read_landscape
 from stages.reporting.figures import save_figure
 from stages.reporting.results import Inputs, Results
@@ -166,9 +166,13 @@ def _save(figure: object, path: Path) -> Path:
 
 
 def draw(inputs: Inputs, found: Results, assets: Path) -> dict[str, Path]:
-    """The report's own figures (the per-model curves and violins are the plot stage's), by name."""
+    """The report's own figures, by name: drawn from the histories, predictions and data alone (the weight
+    violins are the plot stage's, which reads the model files)."""
     rules, train, test = inputs.rules, inputs.train, inputs.test
+    palette = charts.colours(list(inputs.runs))
     drawn: dict[str, Path] = {}
+    main_models = {name: inputs.runs[name] for name in inputs.specs}
+    drawn["overview"] = _save(charts.overview(main_models, found.at_chance, palette), assets / "overview.png")
     count = min(rules.sample_digits, len(train["y"]))
     drawn["samples"] = _save(
         figures.digit_grid(train["x"][:count], [f"label {label}" for label in train["y"][:count]], f"The first {count} training images"), assets / "samples.png"
@@ -176,8 +180,9 @@ def draw(inputs: Inputs, found: Results, assets: Path) -> dict[str, Path]:
     for name, rows in inputs.confusions.items():
         actual, predicted = np.array([row["actual"] for row in rows]), np.array([row["predicted"] for row in rows])
         drawn[f"{name}_confusion"] = _save(
-            figures.confusion_heatmap(actual, predicted, f"{name}: confusion matrix (test set)"), assets / f"{name}_confusion.png"
+            charts.confusion_errors(actual, predicted, f"{name}: confusion matrix (test set, main run)"), assets / f"{name}_confusion.png"
         )
+        drawn[f"{name}_curves"] = _save(charts.model_curves(inputs.histories[name], inputs.runs[name], name, palette[name]), assets / f"{name}_curves.png")
     rows = inputs.confusions[found.best]
     wrong = list(found.misclassified)
     captions = [f"{rows[index]['actual']} as {rows[index]['predicted']}" for index in wrong]
@@ -185,10 +190,14 @@ def draw(inputs: Inputs, found: Results, assets: Path) -> dict[str, Path]:
         figures.digit_grid(test["x"][wrong], captions, f"{found.best}: misclassified test digits (true as predicted)"), assets / "misclassified.png"
     )
     for number, names, key, label in wording.claim_figures(rules, list(inputs.specs)):
-        scale = 100.0 if key == "val_accuracy" else 1.0
-        series = {name: [getattr(run, key) for run in inputs.runs[name]] for name in names}
+        title = f"Claim {number}: {label}, every run"
+        zoom: list[str] = []
+        if number == wording.ZOOMED_CLAIM:  # the claimed best and its closest rival over seeds: the gap the verdict turns on
+            rival = max((name for name in names if name != names[0]), key=lambda name: found.accuracy[name].mean)
+            zoom = [names[0], rival]
+        figure = charts.claim_figure({name: inputs.runs[name] for name in names}, key, found.at_chance, palette, title, label, zoom)
         path = assets / f"claim{number}_{key}.png"
-        drawn[path.stem] = _save(figures.seed_bands(series, f"Claim {number}: {label}, mean and range over seeds", label, scale), path)
+        drawn[path.stem] = _save(figure, path)
     return drawn
 
 

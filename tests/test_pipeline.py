@@ -125,9 +125,9 @@ def test_summary_metric_and_table(pipeline_run: Path) -> None:
 def test_report_links_resolve_to_committable_files(pipeline_run: Path) -> None:
     report = (pipeline_run / "reports/report.md").read_text()
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
-    # Sample digits, per model loss, accuracy, weights and confusion, the misclassified digits, and
-    # the claims' figures (claims 2, 5 and 6, and claim 4's validation-accuracy and training-loss views).
-    assert len(links) == 1 + 4 * len(MODELS) + 1 + 5
+    # The overview, sample digits, per model its curves, confusion and weights, the misclassified digits,
+    # and the claims' figures (claims 2, 5 and 6, and claim 4's validation-accuracy and training-loss views).
+    assert len(links) == 1 + 1 + 3 * len(MODELS) + 1 + 5
     for link in links:
         target = pipeline_run / "reports" / link
         assert target.is_file() and target.read_bytes().startswith(PNG_SIGNATURE), link
@@ -137,10 +137,10 @@ def test_report_links_resolve_to_committable_files(pipeline_run: Path) -> None:
         assert f"### {name}" in report
     assert "Total params: 3,314,186 · Trainable params: 3,314,122 · Non-trainable params: 64" in report
     assert "## Observations on the main run" in report and "failed to learn" in report
-    claims = report[report.index("## The notebook's claims, tested") :].split("\n## ")[0]
+    claims = report[report.index("## The claims' evidence") :].split("\n## ")[0]
     rows = [line for line in claims.splitlines() if re.match(r"\| [1-6] \|", line)]
     assert len(rows) == 6
-    assert "## Environment" in report and "bf16 instructions:" in report
+    assert "## Environment" in report and "| CPU | Runs trained | Instruction-set flags | Unused under the pinned numerics |" in report
     assert all(re.search(r"\*\*(supported|not supported|inconclusive|inconclusive: measures disagree|not evaluated)\*\* \|$", row) for row in rows)
     pairs = report[report.index("McNemar's exact test for each pair") :].split("\n## ")[0]
     assert len([line for line in pairs.splitlines() if re.match(r"\| model", line)]) == 15  # 6 models and ablations, every pair

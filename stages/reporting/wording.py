@@ -7,7 +7,6 @@ are rendered from the facts `claims.py`, `observations.py` and `results.py` comp
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,6 +19,7 @@ from stages.reporting import observations as facts
 from stages.reporting import summary
 from stages.reporting.claims import INCONCLUSIVE, MEASURES_DISAGREE, Claim, Comparison, OverfitFacts, Run, spread
 from stages.reporting.overfit import Sign
+from stages.reporting.results import Inputs, Results
 from stages.reporting.stats import McNemar, format_p
 from stages.reporting.summary import percent
 
@@ -301,50 +301,68 @@ def class_count_table(train_counts: Sequence[int], test_counts: Sequence[int]) -
     return "\n".join(lines)
 
 
+# The claim whose verdict turns on a gap too small for a 0-100% axis: its figure gets a zoomed panel.
+ZOOMED_CLAIM = 5
+VALIDATION_ACCURACY = "validation accuracy on the test set (%)"
+
+
 def claim_figures(rules: ReportParams, models: Sequence[str]) -> list[tuple[int, list[str], str, str]]:
     """(claim, models, history key, axis label) of each claim's figure: the per-seed curves it rests on."""
     named = rules.claims
     return [
-        (2, list(named.better), "val_accuracy", "validation accuracy (%)"),
-        (4, list(named.faster_convergence), "val_accuracy", "validation accuracy (%)"),
-        (4, list(named.faster_convergence), "loss", "training loss"),
-        (5, [named.best, *(name for name in models if name not in (named.best, named.stuck))], "val_accuracy", "validation accuracy (%)"),
-        (6, list(named.best_optimizer), "val_accuracy", "validation accuracy (%)"),
+        (2, list(named.better), "val_accuracy", VALIDATION_ACCURACY),
+        (4, list(named.faster_convergence), "val_accuracy", VALIDATION_ACCURACY),
+        (4, list(named.faster_convergence), "loss", "training loss (dropout on)"),
+        (ZOOMED_CLAIM, [named.best, *(name for name in models if name not in (named.best, named.stuck))], "val_accuracy", VALIDATION_ACCURACY),
+        (6, list(named.best_optimizer), "val_accuracy", VALIDATION_ACCURACY),
     ]
 
 
 def environment_section(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Each distinct environment the runs were trained in, once, with the runs that used it."""
-
-    groups: dict[str, list[str]] = {}
-    shown: dict[str, Mapping[str, Any]] = {}
+    """One row per CPU model the runs were trained on: how many runs of each kind, its instruction-set flags, and
+    which of them the pinned numerics leave unused (a flag the CPU has above the oneDNN ISA cap)."""
+    rows: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
     for record in records:
         environment = record.get("environment") or {}
-        key = json.dumps(environment, sort_keys=True)
-        shown[key] = environment
-        groups.setdefault(key, []).append(f"{record['stage']}@{record['model']}" + (f"-{record['seed']}" if record["stage"] != "train" else ""))
-    lines = ["## Environment", "", "What each run was trained on (its run record in `reports/runs/`, beside its timings)."]
-    for key, names in groups.items():
-        environment = shown[key]
-        packages = ", ".join(f"{name} {version or 'unknown'}" for name, version in (environment.get("packages") or {}).items())
-        numerics = environment.get("numerics")
-        pinned = (
-            f"numerics pinned: oneDNN {'on' if numerics['onednn'] else 'off'}, ISA {numerics['onednn_isa']}, {numerics['intra_op_threads']} intra-op threads"
-            if numerics
-            else f"oneDNN ISA cap: {environment.get('onednn_isa_cap') or 'none'}"
-        )
-        lines += [
-            "",
-            f"- Python {environment.get('python')}, {packages}; {environment.get('platform')}, {environment.get('cpu')} "
-            f"({environment.get('cpu_count')} cores; {', '.join(environment.get('cpu_flags') or []) or 'no listed features'}); "
-            f"bf16 instructions: {'yes' if environment.get('bf16_instructions') else 'no'}; {pinned}. "
-            f"{len(names)} run{'s' if len(names) != 1 else ''}: {', '.join(sorted(names))}."
-            + (f" Recorded {environment['recorded']}." if environment.get("recorded") else ""),
-        ]
+        key = (str(environment.get("cpu")), str(environment.get("platform")), *sorted(environment.get("cpu_flags") or []))
+        rows.setdefault(key, []).append(record)
+    lines = [
+        "## Environment",
+        "",
+        "Where the runs were trained, one row per CPU model (as the run records in `reports/runs/` name it), with the software and numerics below.",
+        "",
+        "| CPU | Runs trained | Instruction-set flags | Unused under the pinned numerics |",
+        "|---|---|---|---|",
+    ]
+    software = set()
+    for (cpu, platform, *flags), group in rows.items():
+        kinds: dict[str, int] = {}
+        for record in group:
+            kinds[record["stage"]] = kinds.get(record["stage"], 0) + 1
+        environment = group[0].get("environment") or {}
+        numerics = environment.get("numerics") or {}
+        cap = numerics.get("onednn_isa")
+        # Under an AVX2 cap oneDNN uses none of the AVX-512 or AMX instructions the CPU may have.
+        unused = [flag for flag in flags if flag.startswith(("avx512", "amx"))] if cap and cap.upper() == "AVX2" else []
+        reason = f"{', '.join(unused)}: present, unused below oneDNN's ISA cap {cap} (`params.yaml: numerics`)" if unused else "none"
+        runs = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+        lines.append(f"| {cpu} ({platform}, {environment.get('cpu_count')} cores) | {len(group)}: {runs} | {', '.join(flags) or 'none listed'} | {reason} |")
+        for record in group:
+            environment = record.get("environment") or {}
+            packages = ", ".join(f"{name} {version or 'unknown'}" for name, version in (environment.get("packages") or {}).items())
+            pinned = environment.get("numerics")
+            numbers = (
+                f"oneDNN {'on' if pinned['onednn'] else 'off'}, ISA {pinned['onednn_isa']}, {pinned['intra_op_threads']} intra-op and "
+                f"{pinned['inter_op_threads']} inter-op threads"
+                if pinned
+                else f"numerics not pinned (oneDNN ISA cap {environment.get('onednn_isa_cap') or 'none'})"
+            )
+            software.add(f"Python {environment.get('python')}, {packages}; {numbers}")
+    lines += ["", *(f"Software and numerics: {line}." for line in sorted(software))]
     return lines
 
 
-def uncertainty_section(found: Any, seed: int) -> list[str]:
+def uncertainty_section(found: Results, seed: int) -> list[str]:
     lines = [
         "## How sure: one run's uncertainty",
         "",
@@ -372,15 +390,105 @@ def uncertainty_section(found: Any, seed: int) -> list[str]:
     return lines
 
 
-def report_markdown(inputs: Any, found: Any, figures: Mapping[str, str], plots: str, claims_file: str) -> str:
-    """reports/report.md from the inputs and the results; `figures` are the report's own figures as
-    links, `plots` the plot stage's folder and `claims_file` claims.json, both as links."""
+def answers_section(inputs: Inputs, found: Results, overview: str) -> list[str]:
+    """What a reader came for, first: each model's accuracy and how sure, the overview figure, the six verdicts."""
+    intervals = {item.model: item for item in found.intervals}
+    lines = [
+        "## Answers",
+        "",
+        f"| Model | Test accuracy, main run (seed {inputs.params.train.seed}) | its 95% interval | Over seeds: mean ± sd (n) | Runs at chance |",
+        "|---|--:|---|--:|---|",
+    ]
+    for name, model_runs in inputs.runs.items():
+        accuracy, failed = found.accuracy[name], found.at_chance[name]
+        main = intervals[name] if name in inputs.specs else None
+        shown = f"**{percent(main.accuracy)}** | {percent(main.low)} - {percent(main.high)}" if main else "(ablation) | "
+        chance = f"{len(failed)} of {len(model_runs)}" + (f" (seed{'s' if len(failed) > 1 else ''} {', '.join(map(str, failed))})" if failed else "")
+        lines.append(f"| {name} | {shown} | {100 * accuracy.mean:.2f}% ± {_sd(accuracy.sd, 100)} ({len(model_runs)}) | {chance} |")
+    best = intervals[found.best]
+    lines += [
+        "",
+        f"Most accurate on the main run: **{found.best}** ({percent(best.accuracy)}). Whether that holds across seeds is claim 5 below; "
+        f"a run at chance ended at most {percent(inputs.rules.chance_accuracy)} test accuracy (chance is 10%), and the means count it like every run.",
+        "",
+        f"![Validation accuracy per epoch of every run of the four models]({overview})",
+        "",
+        "The notebook's six claims, each decided across seeds by the rules in `params.yaml: report` ([the evidence](#the-claims-evidence)):",
+        "",
+        *[f"{claim.number}. {QUOTES[claim.number]} **{claim.verdict}**" for claim in found.claims],
+    ]
+    return lines
+
+
+def report_markdown(inputs: Inputs, found: Results, figures: Mapping[str, str], plots: str, claims_file: str) -> str:
+    """reports/report.md from the inputs and the results, answers first; `figures` are the report's own figures
+    as links, `plots` the plot stage's folder (its weight violins) and `claims_file` claims.json, both as links."""
     rules, train, test = inputs.rules, inputs.train, inputs.test
     count = min(rules.sample_digits, len(train["y"]))
+    claim_images = []
+    for number, _, key, label in claim_figures(rules, list(inputs.specs)):
+        claim_images += [f"![Claim {number}: {label} per epoch, every run]({figures[f'claim{number}_{key}']})", ""]
+    seeds = ", ".join(str(run.seed) for run in next(iter(inputs.runs.values())))
     sections = [
-        "# MNIST CNNs: the run, model by model",
+        "# MNIST CNNs: which model is best, and how sure",
         "",
-        "Generated by the `report` stage of `dvc repro` from this run's metrics; edit `params.yaml`, not this file.",
+        f"Generated by the `report` stage of `dvc repro` from {len(train['y']):,} training and {len(test['y']):,} test images; "
+        "edit `params.yaml`, not this file.",
+        "",
+        *answers_section(inputs, found, figures["overview"]),
+        "",
+        "## The claims' evidence",
+        "",
+        f"Verdict rules, declared in `params.yaml: report` before the numbers. {rules_text(rules)} McNemar's exact test on the main seed is "
+        f"shown where two models are compared. Each claim's numbers are also in [`{claims_file}`]({claims_file}), a DVC metric. In the figures "
+        "each seed is a thin line, the main run a bold one, and a run that ended at chance is dashed.",
+        "",
+        claims_table(found.claims, rules),
+        *claim_images,
+        "## Seed to seed",
+        "",
+        f"Each model trained at seeds {seeds} (the main run and the `replica` stages; ablations at the same seeds). Standard deviations are "
+        "sample ones (n - 1); epochs to the threshold are listed per seed, `never` where a run did not reach it.",
+        "",
+        seed_table(inputs.runs, rules),
+        at_chance_text(found.at_chance, {name: len(model_runs) for name, model_runs in inputs.runs.items()}, rules),
+        "",
+        *uncertainty_section(found, inputs.params.train.seed),
+        "",
+        "## The notebook's comparison table",
+        "",
+        summary.markdown_table(list(found.table)),
+        "",
+        "## Models in detail",
+    ]
+    for name, spec in inputs.specs.items():
+        fit, result = inputs.fits[name], inputs.metrics[name]
+        sections += [
+            "",
+            f"### {name}",
+            "",
+            declaration_in_words(spec, summary.describe(spec), fit),
+            "",
+            f"Test accuracy {100 * result['test_accuracy']:.2f}%, test loss {result['test_loss']:.4f}; "
+            f"last-epoch train accuracy {100 * result['train_accuracy']:.2f}%, train loss {result['train_loss']:.4f}.",
+            "",
+            f"![{name}: loss and accuracy per epoch, every run]({figures[f'{name}_curves']})",
+            "",
+            f"![{name} confusion matrix, errors on their own scale]({figures[f'{name}_confusion']})",
+            "",
+            f"![{name} trained weights per layer]({plots}/{name}/weights.png)",
+        ]
+    sections += [
+        "",
+        "## Observations on the main run",
+        "",
+        *[f"{number}. {text}" for number, text in enumerate(observations_text(found.observations, rules), start=1)],
+        "",
+        f"## What the most accurate model on this run gets wrong: {found.best}",
+        "",
+        f"The first {len(found.misclassified)} of {found.misclassified_total} misclassified test digits, true label as predicted label.",
+        "",
+        f"![{found.best} misclassified test digits]({figures['misclassified']})",
         "",
         "## Data",
         "",
@@ -393,65 +501,11 @@ def report_markdown(inputs: Any, found: Any, figures: Mapping[str, str], plots: 
         "",
         class_count_table(np.bincount(train["y"], minlength=10).tolist(), np.bincount(test["y"], minlength=10).tolist()),
         "",
-        "## Models",
+        "## Layer tables",
     ]
-    for name, spec in inputs.specs.items():
-        fit, result = inputs.fits[name], inputs.metrics[name]
+    for name in inputs.specs:
+        fit = inputs.fits[name]
         totals = {"total": fit["params"], "trainable": fit["trainable_params"], "non_trainable": fit["params"] - fit["trainable_params"]}
-        sections += [
-            "",
-            f"### {name}",
-            "",
-            declaration_in_words(spec, summary.describe(spec), fit),
-            "",
-            layer_table(fit["layers"], totals),
-            "",
-            f"Test accuracy {100 * result['test_accuracy']:.2f}%, test loss {result['test_loss']:.4f}; "
-            f"last-epoch train accuracy {100 * result['train_accuracy']:.2f}%, train loss {result['train_loss']:.4f}.",
-            "",
-            f"![{name} loss per epoch]({plots}/{name}/loss.png) ![{name} accuracy per epoch]({plots}/{name}/accuracy.png)",
-            "",
-            f"![{name} trained weights per layer]({plots}/{name}/weights.png)",
-            "",
-            f"![{name} confusion matrix]({figures[f'{name}_confusion']})",
-        ]
-    claim_images = []
-    for number, _, key, label in claim_figures(rules, list(inputs.specs)):
-        claim_images += [f"![Claim {number}: {label} per epoch, mean and range over seeds]({figures[f'claim{number}_{key}']})", ""]
-    seeds = ", ".join(str(run.seed) for run in next(iter(inputs.runs.values())))
-    sections += [
-        "",
-        "## Comparison",
-        "",
-        summary.markdown_table(list(found.table)),
-        *uncertainty_section(found, inputs.params.train.seed),
-        "",
-        "## Seed to seed",
-        "",
-        f"Each model trained at seeds {seeds} (the main run and the `replica` stages; ablations at the same seeds). Standard deviations are "
-        "sample ones (n - 1); epochs to the threshold are listed per seed, `never` where a run did not reach it.",
-        "",
-        seed_table(inputs.runs, rules),
-        at_chance_text(found.at_chance, {name: len(model_runs) for name, model_runs in inputs.runs.items()}, rules),
-        "",
-        "## The notebook's claims, tested",
-        "",
-        f"Verdict rules, declared in `params.yaml: report` before the numbers. {rules_text(rules)} McNemar's exact test on the main seed is "
-        f"shown where two models are compared. Each claim's numbers are also in [`{claims_file}`]({claims_file}), a DVC metric.",
-        "",
-        claims_table(found.claims, rules),
-        *claim_images,
-        "## Observations on the main run",
-        "",
-        *[f"{number}. {text}" for number, text in enumerate(observations_text(found.observations, rules), start=1)],
-        "",
-        f"## What the most accurate model on this run gets wrong: {found.best}",
-        "",
-        f"The first {len(found.misclassified)} of {found.misclassified_total} misclassified test digits, true label as predicted label.",
-        "",
-        f"![{found.best} misclassified test digits]({figures['misclassified']})",
-        "",
-        *environment_section(inputs.records),
-        "",
-    ]
+        sections += ["", f"### {name} layers", "", layer_table(fit["layers"], totals)]
+    sections += ["", *environment_section(inputs.records), ""]
     return "\n".join(sections)
