@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from stages.params.base import read_yaml
+from stages.tools.quick import QUICK
 from tests.conftest import MODELS, REPO, dvc, git, quick_run_facts, ran_stages, run, slice_project
 
 README_WORDS = 1500
@@ -136,3 +137,24 @@ def test_the_quick_run_refuses_bad_input_before_running_anything(tmp_path: Path,
     assert result.returncode == 1
     assert result.stderr.strip() == message and "Running stage" not in result.stdout
     assert git("status", "--porcelain", cwd=project).stdout == ""
+
+
+def test_the_readme_and_docs_quote_the_benchmark_reports() -> None:
+    """The run times the README and docs/ quote are the committed benchmark reports' numbers."""
+    benchmarks = REPO / "reports" / "benchmarks"
+    full = json.loads((benchmarks / "full_repro.json").read_text())
+    quick = json.loads((benchmarks / "quick_run.json").read_text())
+    makespan = json.loads((benchmarks / "cluster_makespan.json").read_text())
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert f"Measured: {full['minutes']} minutes on a 2-core AMD EPYC" in readme and "AMD EPYC" in full["machine"]
+    assert f"{quick['minutes']:.1f} minutes on a 2-core Intel Xeon" in readme and "Intel(R) Xeon(R)" in quick["machine"]
+    assert f"`prepare.train_size={QUICK['prepare.train_size']}`" in (benchmarks / "quick_run.md").read_text()
+    trained = {stage["stage"]: stage["seconds"] for stage in full["stages"]}
+    training = " / ".join(f"{trained[f'train@{name}']:,.1f}" for name in MODELS)
+    pipeline = " ".join((REPO / "docs" / "pipeline.md").read_text().split())
+    assert f"{full['minutes']} minutes, of which training {training} s for Models 1-4" in pipeline
+    cluster = " ".join((REPO / "docs" / "cluster.md").read_text().split())
+    hours = {row["workers"]: f"{row['hours']:.2f}" for row in makespan["rows"]}
+    assert f"({makespan['stages']} stages, {hours[1]} hours of work" in cluster
+    assert f"{hours[2]} hours on 2 workers, {hours[4]} on 4, {hours[8]} on 8 and {hours[16]} on 16" in cluster
+    assert f"takes {makespan['critical_path_seconds'] / 60:.0f} minutes" in cluster

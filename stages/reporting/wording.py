@@ -406,10 +406,20 @@ def answers_section(inputs: Inputs, found: Results, overview: str) -> list[str]:
         chance = f"{len(failed)} of {len(model_runs)}" + (f" (seed{'s' if len(failed) > 1 else ''} {', '.join(map(str, failed))})" if failed else "")
         lines.append(f"| {name} | {shown} | {100 * accuracy.mean:.2f}% ± {_sd(accuracy.sd, 100)} ({len(model_runs)}) | {chance} |")
     best = intervals[found.best]
+    # How far ahead across seeds, and how sure: the claimed best's closest comparison in the claim that decides it.
+    decided = next(claim for claim in found.claims if claim.number == ZOOMED_CLAIM)
+    ahead = [item for item in decided.comparisons if item.better == found.best and item.measure.unit == "points"]
+    margin = ""
+    if ahead:
+        closest = min(ahead, key=lambda item: item.difference)
+        margin = (
+            f" Across seeds it is {100 * closest.difference:+.2f} points ahead of {closest.worse} (Holm p = {format_p(closest.p_holm)}): "
+            f"{closest.verdict} by the rules (claim {decided.number})."
+        )
     lines += [
         "",
-        f"Most accurate on the main run: **{found.best}** ({percent(best.accuracy)}). Whether that holds across seeds is claim 5 below; "
-        f"a run at chance ended at most {percent(inputs.rules.chance_accuracy)} test accuracy (chance is 10%), and the means count it like every run.",
+        f"Most accurate on the main run: **{found.best}** ({percent(best.accuracy)}).{margin} A run at chance ended at most "
+        f"{percent(inputs.rules.chance_accuracy)} test accuracy (chance is 10%); the means count it like every run.",
         "",
         f"![Validation accuracy per epoch of every run of the four models]({overview})",
         "",
