@@ -38,7 +38,7 @@ STAGES = ("download", "prepare", "variant", "train", "replica", "evaluate", "plo
 # The stages that run a model, so compute with TensorFlow: they get the pinned numerics.
 MODEL_STAGES = ("train", "replica", "evaluate", "plot", "fingerprint")
 # The commands that check the whole params file first: every `dvc.yaml` stage.
-PRECHECKED = ("download", "prepare", "variant", "train", "replica", "evaluate", "plot", "report")
+PRECHECKED = tuple(stage for stage in STAGES if stage not in ("check", "fingerprint"))
 # What `python -m stages check` runs: a change to any of it, or to the packages, checks again.
 CHECKER = ("check.py", "params", "training/builder.py")
 CHECKED_PACKAGES = ("keras", "pydantic", "tensorflow")

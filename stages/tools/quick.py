@@ -7,7 +7,7 @@ It runs `dvc exp run --temp` with the slice's settings as `-S` overrides (QUICK 
 images, one epoch, the main seed and one replica), in a temporary copy of the project: the workspace,
 `params.yaml` and the committed results stay as they were, and the experiment's results live in its
 git ref, listed by `dvc exp show`. At the end it prints the experiment's summary table and the commands
-that read its report and drop it. Extra `-S` overrides go to `dvc exp run` after the slice's.
+that read its report and drop it. Extra `-S` overrides go to `dvc exp run` too; one of a QUICK key replaces it.
 Nothing here is a stage's dep: the stages run exactly as `dvc repro` runs them.
 """
 
