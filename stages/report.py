@@ -2,9 +2,11 @@
 
 Run: `python -m stages report --data data/prepared --eval reports/eval --training reports/training --figures reports/figures
 --replicas reports/replicas --ablations reports/ablations --runs reports/runs --assets reports/report --summary-json reports/summary.json
---summary-md reports/summary.md --claims reports/claims.json --report reports/report.md`.
+--metrics reports/metrics.json --summary-md reports/summary.md --claims reports/claims.json --report reports/report.md`.
 
-Writes `reports/summary.json` (a DVC metric keyed by model), `reports/summary.md` (the table) and
+Writes `reports/metrics.json` (the one DVC metric: per model the few numbers a user compares, and
+the claims' verdicts), `reports/summary.json` and `reports/claims.json` (every number, by model and
+by claim), `reports/summary.md` (the table) and
 `reports/report.md`: the data (sample digits, class counts), each model (declaration in words,
 layer table, curves, weight violins, confusion matrix), the comparison table with each test
 accuracy's 95% Wilson interval, McNemar's exact test for each pair of models, the spread over
@@ -46,6 +48,7 @@ OPTIONS = (
     "--runs",
     "--assets",
     "--summary-json",
+    "--metrics",
     "--summary-md",
     "--claims",
     "--report",
@@ -217,6 +220,7 @@ def main(argv: list[str]) -> None:
 
     write_json(args.summary_json, results.summary_json(found))
     write_json(args.claims, results.claims_json(found))
+    write_json(args.metrics, results.metrics_json(found, list(inputs.specs)))
     first = next(iter(inputs.specs))
     write_text(args.summary_md, summary.summary_markdown(list(found.table), inputs.fits[first]["train_images"], inputs.metrics[first]["test_images"]))
     write_text(args.report, wording.report_markdown(inputs, found, {name: link(path) for name, path in drawn.items()}, link(args.figures), link(args.claims)))

@@ -24,7 +24,7 @@ from filelock import FileLock
 
 from stages.params.base import read_yaml
 from stages.params.numerics import Numerics
-from stages.params.report import ClaimModels, ReportParams
+from stages.params.report import Better, ClaimModels, ReportParams
 from stages.params.training import ModelSpec, TrainSettings
 
 if TYPE_CHECKING:
@@ -45,29 +45,33 @@ TWO_SEEDS = {"replicas": {"seeds": [1]}, "ablations": {"seeds": [0, 1]}}
 # Report rules for tests of the report's pure functions: params.yaml's thresholds, 10 sample digits.
 REPORT_RULES = ReportParams(
     significance_level=0.05,
-    holm_families="separate",
+    families="per_claim",
+    failure_test="boschloo",
+    combine_seeds="stouffer",
     min_accuracy_difference=0.001,
+    min_loss_difference=0.005,
     convergence_window=3,
     min_convergence_difference=0.01,
     min_train_loss_difference=0.01,
     convergence_accuracy=0.98,
     overfit_window=5,
     overfit_significance=0.05,
+    overfit_slope_bound=0.0002,
     landscape_tolerance=1e-5,
     chance_accuracy=0.2,
     power_target=0.8,
-    power_effect=2.0,
+    power_max_seeds=200,
     simulations=1000,
     simulation_seed=0,
     sample_digits=10,
     misclassified_digits=10,
     claims=ClaimModels(
         overfits="model1",
-        better=["model2", "model3"],
+        better=Better(model="model2", than=["model3"]),
         stuck="model3",
-        faster_convergence=["model4", "model4_glorot"],
+        faster_convergence=Better(model="model4", than=["model4_glorot"]),
         best="model4",
-        best_optimizer=["model2_adam", "model2", "model3"],
+        best_optimizer=Better(model="model2_adam", than=["model2", "model3"]),
     ),
 )
 # The stages `prepared_slice` has run.

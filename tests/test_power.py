@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from stages.reporting.power import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Rule, rule_outcomes, student_power, verdict_power
+from stages.reporting.power import AHEAD, BEHIND, NOT_SUPPORTED, SUPPORTED, UNDECIDED, WITHIN, Rule, outlook, rule_outcomes, student_power
 
 
 def test_student_power_against_cohens_table() -> None:
@@ -34,8 +34,8 @@ def test_at_the_minimum_effect_no_number_of_seeds_passes_one_half() -> None:
     rule = Rule(0.05, 0.05, 0.001)
     big = rule_outcomes(rule, 0.001, 0.001, 0.001, 400, 20_000, np.random.default_rng(1)).supported
     assert 0.45 < big <= 0.51
-    outlook = verdict_power(rule, 0.001, 0.001, 0.001, 3, 0.8, 2_000, seed=0, most=200)
-    assert outlook.seeds_needed is None and outlook.most == 200
+    found = outlook(rule, 0.001, 0.001, 0.001, 3, 0.8, 2_000, seed=0, most=200)
+    assert found.verdict == SUPPORTED and found.seeds_needed is None and found.most == 200
 
 
 def test_the_holm_level_and_the_equivalence_branch_enter_the_simulation() -> None:
@@ -52,17 +52,31 @@ def test_the_holm_level_and_the_equivalence_branch_enter_the_simulation() -> Non
 
 def test_a_seeded_simulation_gives_pinned_numbers() -> None:
     # Claim-5-like: 3 seeds, spreads 0.09 and 0.14 points, Holm level 0.05/3, minimum 0.1 points, simulated at 0.2 points.
-    outlook = verdict_power(Rule(0.05 / 3, 0.05 / 9, 0.001), 0.002, 0.0009, 0.0014, 3, 0.8, 4_000, seed=0)
-    assert (round(outlook.chance, 4), outlook.seeds_needed) == (PINNED_CHANCE, PINNED_SEEDS)
+    found = outlook(Rule(0.05 / 3, 0.05 / 9, 0.001), 0.002, 0.0009, 0.0014, 3, 0.8, 4_000, seed=0, most=400)
+    assert (round(found.supported, 4), found.seeds_needed) == (PINNED_CHANCE, PINNED_SEEDS)
+
+
+def test_outlooks_at_a_small_effect_and_at_zero_point_to_not_supported() -> None:
+    # Below the minimum effect the verdict to expect is "not supported" (equivalence), and more seeds make it likely.
+    rule = Rule(0.05, 0.05, 0.001)
+    small = outlook(rule, 0.0005, 0.0005, 0.0005, 5, 0.8, 4_000, seed=0, most=200)
+    zero = outlook(rule, 0.0, 0.0005, 0.0005, 5, 0.8, 4_000, seed=0, most=200)
+    assert small.verdict == zero.verdict == NOT_SUPPORTED
+    assert zero.seeds_needed is not None and small.seeds_needed is not None and zero.seeds_needed < small.seeds_needed
+    assert small.supported < 0.5 and zero.not_supported > small.not_supported
+    # The count found is the first to reach the target: one seed fewer does not.
+    fewer = rule_outcomes(rule, 0.0, 0.0005, 0.0005, zero.seeds_needed - 1, 4_000, np.random.default_rng(0))
+    exact = rule_outcomes(rule, 0.0, 0.0005, 0.0005, zero.seeds_needed, 4_000, np.random.default_rng(0))
+    assert fewer.not_supported < 0.8 <= exact.not_supported
 
 
 def test_the_rule_decides_like_the_report() -> None:
     rule = Rule(0.05, 0.05, 0.001)
-    assert rule.decide(0.002, 0.01, math.nan) == SUPPORTED
-    assert rule.decide(0.0005, 0.01, 0.2) == INCONCLUSIVE  # significant, but below the minimum effect
-    assert rule.decide(-0.002, 0.01, math.nan) == NOT_SUPPORTED
-    assert rule.decide(0.0001, 0.6, 0.01) == NOT_SUPPORTED  # equivalence shown
-    assert rule.decide(0.0001, math.nan, math.nan) == INCONCLUSIVE
+    assert rule.decide(0.002, 0.01, math.nan) == AHEAD
+    assert rule.decide(0.0005, 0.01, 0.2) == UNDECIDED  # significant, but below the minimum effect
+    assert rule.decide(-0.002, 0.01, math.nan) == BEHIND
+    assert rule.decide(0.0001, 0.6, 0.01) == WITHIN  # equivalence shown
+    assert rule.decide(0.0001, math.nan, math.nan) == UNDECIDED
 
 
 # Measured once with this code (NumPy generator, seed 0); a change in the rule or the draws moves them.

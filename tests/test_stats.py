@@ -6,7 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
+from stages.reporting import stats as stats_module
 from stages.reporting.stats import (
     Spread,
     format_p,
@@ -103,3 +105,54 @@ def test_the_exact_permutation_test_and_its_smallest_p() -> None:
 def test_p_values_print_as_numbers_or_bounds() -> None:
     assert format_p(0.0) == "< 1e-300" and format_p(1e-320) == "< 1e-300"
     assert format_p(0.04932) == "0.0493" and format_p(math.nan) == "no test"
+
+
+def test_clopper_pearson_by_the_beta_quantiles() -> None:
+    # Exact interval of k failures in n runs: Beta(k, n-k+1) at 2.5% and Beta(k+1, n-k) at 97.5%; 0/5 gives 0 to 1 - 0.025^(1/5).
+    assert stats_module.clopper_pearson(0, 5) == pytest.approx((0.0, 1 - 0.025 ** (1 / 5)))
+    assert stats_module.clopper_pearson(5, 5) == pytest.approx((0.025 ** (1 / 5), 1.0))
+    low, high = stats_module.clopper_pearson(1, 5)
+    assert (round(low, 4), round(high, 4)) == (0.0051, 0.7164)
+    assert all(math.isnan(value) for value in stats_module.clopper_pearson(0, 0))
+
+
+def test_failure_rates_by_exact_tests_by_hand() -> None:
+    # Fisher, 1 of 5 against 5 of 5: the tables as or less likely than the observed one, by hypergeometry (6 failures in 10 runs):
+    # P(a=1) = C(6,1)C(4,4)/C(10,5) = 6/252 and P(a=5) = 6/252 likewise; two-sided p = 12/252.
+    fisher = stats_module.failure_test(1, 5, 5, 5, "fisher")
+    assert fisher.p_value == pytest.approx(12 / 252) and fisher.name == "Fisher's exact test"
+    assert fisher.smallest_p == pytest.approx(2 / 252)
+    # Boschloo's (Fisher's p as the statistic, maximised over the nuisance rate): 0.0137, the audit's 0.014.
+    boschloo = stats_module.failure_test(1, 5, 5, 5, "boschloo")
+    assert boschloo.p_value == pytest.approx(0.013731, abs=1e-6) and boschloo.p_value < fisher.p_value
+    # 0 of 5 against 5 of 5: the most extreme table; its p is the smallest the design allows, (1/2)^9 for Boschloo.
+    assert stats_module.failure_test(0, 5, 5, 5, "boschloo").p_value == pytest.approx(0.5**9)
+    assert stats_module.failure_test(1, 5, 0, 5, "boschloo").p_value == pytest.approx(0.58826, abs=1e-5)
+    assert math.isnan(stats_module.failure_test(0, 5, 0, 5, "boschloo").p_value)
+    with pytest.raises(ValueError, match="no failure test 'chi2'"):
+        stats_module.failure_test(1, 5, 0, 5, "chi2")
+
+
+def test_majority_and_bound_tests_by_hand() -> None:
+    # 5 failures of 5 against a rate of one half: (1/2)^5 = 1/32; 4 of 5: 6/32.
+    assert stats_module.majority_test(5, 5) == pytest.approx((1 / 32, 1.0))
+    assert stats_module.majority_test(4, 5)[0] == pytest.approx(6 / 32)
+    # One-sample t below a bound: values 1, 2, 3 (mean 2, sd 1) against 4: t = (2 - 4) / (1 / sqrt 3) = -3.464, 2 df.
+    expected = stats.t.cdf(-2 / (1 / math.sqrt(3)), 2)
+    assert stats_module.below_bound([1.0, 2.0, 3.0], 4.0) == pytest.approx(expected)
+    assert math.isnan(stats_module.below_bound([1.0, 1.0], 4.0))
+
+
+def test_seeds_combined_by_stouffer_and_fisher_by_hand() -> None:
+    # The audit's claim 1: calibrated p 0.0005, 0.17, 0.37, 0.10, 0.08 give Stouffer 0.0006 and Fisher 0.0007.
+    values = [0.0005, 0.17, 0.37, 0.10, 0.08]
+    z = sum(stats.norm.isf(value) for value in values) / math.sqrt(5)
+    assert stats_module.combine_p(values, "stouffer") == pytest.approx(stats.norm.sf(z)) and round(stats_module.combine_p(values, "stouffer"), 4) == 0.0006
+    chi = -2 * sum(math.log(value) for value in values)
+    assert stats_module.combine_p(values, "fisher") == pytest.approx(stats.chi2.sf(chi, 10)) and round(stats_module.combine_p(values, "fisher"), 4) == 0.0007
+
+
+def test_an_interval_stays_inside_the_scale() -> None:
+    assert stats_module.clip_interval((0.2138, 1.1844), (0.0, 1.0)) == (0.2138, 1.0)
+    assert stats_module.clip_interval((-1.5, 0.3), (0.0, 1.0)) == (-1.0, 0.3)
+    assert stats_module.clip_interval((-1.5, 0.3), None) == (-1.5, 0.3)

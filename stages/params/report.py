@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import pydantic
 
@@ -15,18 +15,25 @@ from stages.params.base import PARAMS_FILE, ParamsError, Problem, Strict, proble
 from stages.params.training import TrainingParams, training_problems
 
 Fraction = pydantic.confloat(strict=True, ge=0.0, le=1.0)
-Pair = Annotated[list[str], pydantic.Field(min_length=2, max_length=2)]
+
+
+class Better(Strict):
+    """A model and the models a claim says it beats."""
+
+    model: str
+    than: list[str] = pydantic.Field(min_length=1)
 
 
 class ClaimModels(Strict):
-    """The models (keys of `models` or `ablations.models`) that each claim is about."""
+    """The models (keys of `models` or `ablations.models`) that each claim is about; what each claim
+    says and how it is decided is declared once, in `stages/reporting/claims.py: CLAIMS`."""
 
     overfits: str  # claim 1: this model overfits
-    better: Pair  # claim 2: the first is better than the second
+    better: Better  # claim 2
     stuck: str  # claim 3: this model is stuck at chance and the worst
-    faster_convergence: Pair  # claim 4: the first converges faster (one change apart)
-    best: str  # claim 5: this model is the best
-    best_optimizer: list[str] = pydantic.Field(min_length=2)  # claim 6: the first beats the others (same layers)
+    faster_convergence: Better  # claim 4 (one change apart)
+    best: str  # claim 5: this model beats every other main model
+    best_optimizer: Better  # claim 6 (same layers, other optimizers)
 
     def names(self) -> list[tuple[str, str]]:
         """(key path, model name) for every name declared."""
@@ -36,24 +43,29 @@ class ClaimModels(Strict):
             if isinstance(value, str):
                 found.append((f"report.claims.{field}", value))
             else:
-                found += [(f"report.claims.{field}[{index}]", name) for index, name in enumerate(value)]
+                found.append((f"report.claims.{field}.model", value.model))
+                found += [(f"report.claims.{field}.than[{index}]", name) for index, name in enumerate(value.than)]
         return found
 
 
 class ReportParams(Strict):
     significance_level: float = pydantic.Field(ge=1e-6, le=0.5)
-    holm_families: Literal["separate", "joint"]
+    families: Literal["per_claim", "all_claims"]
+    failure_test: Literal["boschloo", "fisher"]
+    combine_seeds: Literal["stouffer", "fisher"]
     min_accuracy_difference: Fraction
+    min_loss_difference: float = pydantic.Field(gt=0.0)
     convergence_window: int = pydantic.Field(ge=1)
     min_convergence_difference: Fraction
     min_train_loss_difference: float = pydantic.Field(gt=0.0)
     convergence_accuracy: Fraction
     overfit_window: int = pydantic.Field(ge=2)
     overfit_significance: float = pydantic.Field(gt=0.0, lt=1.0)
+    overfit_slope_bound: float = pydantic.Field(gt=0.0)
     landscape_tolerance: float = pydantic.Field(gt=0.0)
     chance_accuracy: Fraction
     power_target: float = pydantic.Field(gt=0.0, lt=1.0)
-    power_effect: float = pydantic.Field(gt=0.0)
+    power_max_seeds: int = pydantic.Field(ge=2, le=10_000)
     simulations: int = pydantic.Field(ge=100)
     simulation_seed: int = pydantic.Field(ge=0)
     sample_digits: int = pydantic.Field(ge=1)

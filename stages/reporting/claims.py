@@ -1,11 +1,12 @@
-"""The notebook's six closing claims, each decided by a rule declared before the numbers: typed facts
-and verdicts, no prose. The rules in words are `wording.rules_text`, their one wording (the report
-prints it, the README quotes it); this module applies them.
+"""The notebook's six closing claims, each declared once (`CLAIMS`: its number, the notebook's words,
+the measures and the rule that decides it) and decided by rules declared before the numbers: typed
+facts and verdicts, no prose. The rules in words are `wording.rules_text` (the report prints it,
+docs/statistics.md quotes it); this module applies them.
 
 Every model (and ablation) has one `Run` per seed: the main run at `train.seed` and the replicas.
-`compare` tests one `Measure` between two models; `adjust` applies Holm's method over each declared
-family, decides with `power.Rule` and gives an inconclusive comparison its simulated
-`power.VerdictPower`; `evaluate_claims` assembles the six `Claim`s with their facts.
+Comparisons between models go through the decision engine (`decide.py`, shared with the `compare`
+command), one Holm family per claim (`report.families`); a per-seed property (overfitting) is
+decided by combining the seeds' calibrated p-values; `evaluate_claims` assembles the six `Claim`s.
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ import numpy as np
 
 from stages.params.report import ReportParams
 from stages.reporting import overfit
-from stages.reporting.power import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Rule, VerdictPower, verdict_power
-from stages.reporting.stats import McNemar, Spread, difference_interval, holm, mcnemar_exact, mean_difference_test, tost
+from stages.reporting.decide import NOT_EVALUATED, Comparison, Measure, agree, combine, decide, has_failed, measure_pair
+from stages.reporting.power import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
+from stages.reporting.stats import McNemar, Spread, below_bound, clopper_pearson, combine_p, majority_test, mcnemar_exact
 
-NOT_EVALUATED = "not evaluated"
-MEASURES_DISAGREE = "inconclusive: measures disagree"
-VERDICTS = (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, MEASURES_DISAGREE, NOT_EVALUATED)
 NEVER = math.inf  # epochs to a threshold that a run never reached
 
 
@@ -64,45 +63,44 @@ class Run:
 
 
 @dataclasses.dataclass(frozen=True)
-class Measure:
-    name: str
-    value: Callable[[Run], float]
-    higher_is_better: bool
-    min_effect: float
-    unit: str  # "points" (a fraction shown x 100) or "" (shown as is)
+class ClaimSpec:
+    """One of the notebook's claims, declared once: what it says, which `report.claims` entry names its
+    models, what it measures and which rule decides it (`RULES`, worded in `wording.rules_text`)."""
+
+    number: int
+    says: str  # the notebook's words
+    models: str  # the field of `report.claims`
+    measures: tuple[str, ...]  # keys of `measures()`
+    rule: str  # a key of RULES
 
 
-@dataclasses.dataclass(frozen=True)
-class Comparison:
-    """One comparative test of a claim: raw, Holm-adjusted in its families, decided."""
+RULES = {
+    "overfits": "the overfitting sign, seeds combined",
+    "better": "better than each named model",
+    "stuck": "fails in most runs, the worst, and a local minimum",
+    "agree": "faster on both measures",
+    "best": "better than every other main model, and no overfitting",
+}
 
-    better: str  # the model the claim says is better
-    worse: str
-    measure: Measure
-    difference: float  # in the claim's favour: positive means `better` is ahead
-    interval: tuple[float, float]  # 95% Welch interval of the difference, in the claim's favour
-    test: str
-    p_value: float
-    smallest_p: float
-    equivalence_p: float  # TOST against +/- the minimum effect
-    sd_better: float  # per-seed sample sds of the two arms (the simulation's spreads)
-    sd_worse: float
-    seeds: int
-    p_holm: float = math.nan
-    equivalence_p_holm: float = math.nan
-    level: float = math.nan  # the raw level Holm's step gives this test in its family
-    equivalence_level: float = math.nan
-    verdict: str = INCONCLUSIVE
-    outlook: VerdictPower | None = None  # inconclusive only
-
-    @property
-    def key(self) -> str:
-        return f"{self.better}_vs_{self.worse}"
+CLAIMS = (
+    ClaimSpec(1, "Model 1 overfits (train loss 0.008, test loss 0.026).", "overfits", (), "overfits"),
+    ClaimSpec(2, "Model 2 performed better than Model 3.", "better", ("accuracy",), "better"),
+    ClaimSpec(3, "Model 3 (SGD) is stuck in a local minimum and is the worst.", "stuck", ("accuracy",), "stuck"),
+    ClaimSpec(
+        4,
+        "he_normal initialisation slightly sped up convergence (Model 4 vs Model 4 with Keras' default).",
+        "faster_convergence",
+        ("val_area", "train_area"),
+        "agree",
+    ),
+    ClaimSpec(5, "Model 4 is the best (highest accuracy, fast convergence, no overfitting).", "best", ("accuracy",), "best"),
+    ClaimSpec(6, "Adam did better than the other optimizers (Model 2's layers with Adam vs Adadelta and SGD).", "best_optimizer", ("accuracy",), "better"),
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class Part:
-    """A named part of a claim with its own verdict (claim 3's two halves, claim 4's two measures)."""
+    """A named part of a claim with its own verdict (claim 3's three, claim 4's two measures, claim 5's two)."""
 
     name: str
     verdict: str
@@ -110,11 +108,16 @@ class Part:
 
 @dataclasses.dataclass(frozen=True)
 class OverfitFacts:
+    """The overfitting sign of one model across its trained runs, seeds combined."""
+
     model: str
     seeds: tuple[int, ...]
     signs: tuple[overfit.Sign, ...]  # one per seed
     gap: Spread  # test loss minus inference-mode train loss, per seed
-    verdict: str  # the sign at every seed (claim 1), or its absence at every seed (claim 5)
+    combined_p: float  # the seeds' calibrated p-values combined (report.combine_seeds)
+    slope: Spread  # the validation loss's slope after its lowest stretch, per seed
+    below_bound_p: float  # one-sided t-test: the mean slope is below report.overfit_slope_bound
+    verdict: str  # of "it overfits" (claim 1) or "it does not" (claim 5)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +143,10 @@ class StuckFacts:
     loss: Spread
     prior_loss: float
     one_class: int  # seeds at which it predicts one class for every test image
-    at_chance: str  # verdict: at most the chance threshold at every seed
+    failed: int  # runs at most the chance threshold
+    failed_interval: tuple[float, float]  # exact 95% interval of its failure rate
+    most_p: float  # one-sided exact binomial p: it fails in more than half its runs
+    at_chance: str  # verdict of "it fails in most runs"
     landscape: Landscape | None
 
 
@@ -164,6 +170,10 @@ class Claim:
     mcnemar: tuple[tuple[str, str, McNemar], ...] = ()
     missing: tuple[str, ...] = ()  # models without runs (not evaluated)
 
+    @property
+    def spec(self) -> ClaimSpec:
+        return next(item for item in CLAIMS if item.number == self.number)
+
 
 def spread(runs: Sequence[Run], measure: Callable[[Run], float]) -> Spread:
     return Spread(tuple(float(measure(run)) for run in runs))
@@ -172,100 +182,20 @@ def spread(runs: Sequence[Run], measure: Callable[[Run], float]) -> Spread:
 def measures(rules: ReportParams) -> dict[str, Measure]:
     window = rules.convergence_window
     return {
-        "accuracy": Measure("test accuracy", lambda run: run.test_accuracy, True, rules.min_accuracy_difference, "points"),
+        "accuracy": Measure("test accuracy", lambda run: run.test_accuracy, True, rules.min_accuracy_difference, "points", (0.0, 1.0)),
+        "loss": Measure("test loss", lambda run: run.test_loss, False, rules.min_loss_difference, ""),
         "val_area": Measure(
-            f"mean validation accuracy over epochs 1-{window}", lambda run: run.mean_val_accuracy(window), True, rules.min_convergence_difference, "points"
+            f"mean validation accuracy over epochs 1-{window}",
+            lambda run: run.mean_val_accuracy(window),
+            True,
+            rules.min_convergence_difference,
+            "points",
+            (0.0, 1.0),
         ),
         "train_area": Measure(
             f"mean training loss over epochs 1-{window}", lambda run: run.mean_train_loss(window), False, rules.min_train_loss_difference, ""
         ),
     }
-
-
-def compare(runs: Mapping[str, Sequence[Run]], better: str, worse: str, measure: Measure) -> Comparison:
-    """The raw test of one comparison; `adjust` adjusts it with the others and decides."""
-    sign = 1.0 if measure.higher_is_better else -1.0
-    first = [sign * measure.value(run) for run in runs[better]]
-    second = [sign * measure.value(run) for run in runs[worse]]
-    test = mean_difference_test(first, second)
-    return Comparison(
-        better=better,
-        worse=worse,
-        measure=measure,
-        difference=float(np.mean(first) - np.mean(second)) + 0.0,
-        interval=difference_interval(first, second),
-        test=test.name,
-        p_value=test.p_value,
-        smallest_p=test.smallest_p,
-        equivalence_p=tost(first, second, measure.min_effect),
-        sd_better=Spread(tuple(first)).sd,
-        sd_worse=Spread(tuple(second)).sd,
-        seeds=min(len(first), len(second)),
-    )
-
-
-def holm_levels(p_values: Sequence[float], alpha: float) -> list[float]:
-    """The raw level Holm's step-down compares each p with: alpha / (tests not yet passed at its rank)."""
-    ranked = sorted(value for value in p_values if not math.isnan(value))
-    return [math.nan if math.isnan(value) else alpha / (len(ranked) - ranked.index(value)) for value in p_values]
-
-
-def adjust(comparisons: Sequence[Comparison], rules: ReportParams) -> list[Comparison]:
-    """Holm over each declared family, then each comparison's verdict and, if inconclusive, its outlook."""
-    alpha, count = rules.significance_level, len(comparisons)
-    raw = [*(item.p_value for item in comparisons), *(item.equivalence_p for item in comparisons)]
-    if rules.holm_families == "joint":
-        adjusted, levels = holm(raw), holm_levels(raw, alpha)
-    else:
-        superiority, equivalence = raw[:count], raw[count:]
-        adjusted, levels = holm(superiority) + holm(equivalence), holm_levels(superiority, alpha) + holm_levels(equivalence, alpha)
-    decided = []
-    for index, item in enumerate(comparisons):
-        item = dataclasses.replace(
-            item, p_holm=adjusted[index], equivalence_p_holm=adjusted[count + index], level=levels[index], equivalence_level=levels[count + index]
-        )
-        verdict = Rule(alpha, alpha, item.measure.min_effect).decide(item.difference, item.p_holm, item.equivalence_p_holm)
-        outlook = None
-        if verdict == INCONCLUSIVE:
-            rule = Rule(
-                alpha if math.isnan(item.level) else item.level,
-                alpha if math.isnan(item.equivalence_level) else item.equivalence_level,
-                item.measure.min_effect,
-            )
-            sds = [0.0 if math.isnan(value) else value for value in (item.sd_better, item.sd_worse)]
-            effect = rules.power_effect * item.measure.min_effect
-            outlook = verdict_power(rule, effect, *sds, item.seeds, rules.power_target, rules.simulations, rules.simulation_seed)
-        decided.append(dataclasses.replace(item, verdict=verdict, outlook=outlook))
-    return decided
-
-
-def every_seed(holds: Sequence[bool]) -> str:
-    if holds and all(holds):
-        return SUPPORTED
-    if holds and not any(holds):
-        return NOT_SUPPORTED
-    return INCONCLUSIVE
-
-
-def combine(verdicts: Sequence[str]) -> str:
-    """All parts supported -> supported; any part not supported -> not supported; else inconclusive."""
-    if verdicts and all(item == SUPPORTED for item in verdicts):
-        return SUPPORTED
-    if any(item == NOT_SUPPORTED for item in verdicts):
-        return NOT_SUPPORTED
-    return INCONCLUSIVE
-
-
-def agree(comparisons: Sequence[Comparison]) -> str:
-    """One claim on several measures: their common verdict when every one decides the same way;
-    "measures disagree" when one decides and another's effect points the other way; else inconclusive."""
-    verdicts = {item.verdict for item in comparisons}
-    if len(verdicts) == 1 and verdicts <= {SUPPORTED, NOT_SUPPORTED}:
-        return verdicts.pop()
-    directions = {item.difference > 0 for item in comparisons if item.difference != 0}
-    if verdicts & {SUPPORTED, NOT_SUPPORTED} and len(directions) > 1:
-        return MEASURES_DISAGREE
-    return INCONCLUSIVE
 
 
 def overfit_signs(model_runs: Sequence[Run], rules: ReportParams) -> tuple[overfit.Sign, ...]:
@@ -276,11 +206,22 @@ def overfit_signs(model_runs: Sequence[Run], rules: ReportParams) -> tuple[overf
 
 
 def overfitting(model_runs: Sequence[Run], name: str, rules: ReportParams, claimed: bool) -> OverfitFacts:
-    """The sign at every seed; `claimed` False for a claim that the model does not overfit."""
-    signs = overfit_signs(model_runs, rules)
-    fires = [item.fires for item in signs]
-    verdict = every_seed(fires if claimed else [not value for value in fires])
-    return OverfitFacts(name, tuple(run.seed for run in model_runs), signs, spread(model_runs, lambda run: run.test_loss - run.train_loss_inference), verdict)
+    """The sign across the trained runs: "it overfits" when the seeds' combined calibrated p is below the
+    level; "it does not" when the seeds' mean slope is shown below the declared bound; `claimed` False
+    for a claim that the model does not overfit."""
+    trained = [run for run in model_runs if not has_failed(run, rules.chance_accuracy)]
+    signs = overfit_signs(trained, rules)
+    alpha = rules.significance_level
+    combined = combine_p([sign.calibrated_p for sign in signs], rules.combine_seeds)
+    slope = Spread(tuple(sign.validation.slope for sign in signs if not math.isnan(sign.validation.slope)))
+    bounded = below_bound(slope.values, rules.overfit_slope_bound)
+    overfits, does_not = combined < alpha, bounded < alpha
+    if claimed:
+        verdict = SUPPORTED if overfits else NOT_SUPPORTED if does_not else INCONCLUSIVE
+    else:
+        verdict = SUPPORTED if does_not and not overfits else NOT_SUPPORTED if overfits else INCONCLUSIVE
+    gap = spread(trained, lambda run: run.test_loss - run.train_loss_inference)
+    return OverfitFacts(name, tuple(run.seed for run in trained), signs, gap, combined, slope, bounded, verdict)
 
 
 def local_minimum(landscape: Landscape | None, tolerance: float) -> str:
@@ -288,6 +229,25 @@ def local_minimum(landscape: Landscape | None, tolerance: float) -> str:
     if landscape is None:
         return NOT_EVALUATED
     return NOT_SUPPORTED if landscape.largest_fall[1] > tolerance else SUPPORTED
+
+
+def fails_in_most_runs(failed: int, runs: int, alpha: float) -> tuple[float, str]:
+    """Exact binomial tests against one half: supported when it fails in more than half its runs, not
+    supported when in fewer; with its one-sided p."""
+    more, fewer = majority_test(failed, runs)
+    return more, SUPPORTED if more < alpha else NOT_SUPPORTED if fewer < alpha else INCONCLUSIVE
+
+
+def planned(spec: ClaimSpec, rules: ReportParams, models: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(claimed better, other, measure key) of each comparison the claim makes."""
+    named = getattr(rules.claims, spec.models)
+    if spec.rule == "stuck":
+        return [(other, named, key) for other in models if other != named for key in spec.measures]
+    if spec.rule == "best":
+        return [(named, other, key) for other in models if other != named for key in spec.measures]
+    if spec.rule in ("better", "agree"):
+        return [(named.model, other, key) for other in named.than for key in spec.measures]
+    return []
 
 
 def evaluate_claims(
@@ -303,65 +263,74 @@ def evaluate_claims(
     `prior_loss` is the cross-entropy of a model that predicts the test set's class frequencies;
     `landscapes` the evaluate stage's loss surfaces, by model.
     """
-    named, measure = rules.claims, measures(rules)
+    named, measure, alpha = rules.claims, measures(rules), rules.significance_level
     missing = tuple(sorted({name for _, name in named.names() if name not in runs}))
     if missing:
-        return [Claim(number, NOT_EVALUATED, missing=missing) for number in range(1, 7)]
+        return [Claim(spec.number, NOT_EVALUATED, missing=missing) for spec in CLAIMS]
 
-    planned = {
-        2: [(named.better[0], named.better[1], "accuracy")],
-        3: [(other, named.stuck, "accuracy") for other in models if other != named.stuck],
-        4: [(named.faster_convergence[0], named.faster_convergence[1], "val_area"), (named.faster_convergence[0], named.faster_convergence[1], "train_area")],
-        5: [(named.best, other, "accuracy") for other in models if other != named.best],
-        6: [(named.best_optimizer[0], other, "accuracy") for other in named.best_optimizer[1:]],
-    }
-    # A comparison that two claims share (model2 vs model3 in claims 2 and 3) is one test in the family.
-    unique = list(dict.fromkeys(item for items in planned.values() for item in items))
-    tested = adjust([compare(runs, better, worse, measure[key]) for better, worse, key in unique], rules)
-    decided = dict(zip(unique, tested, strict=True))
-    by_claim = {number: tuple(decided[item] for item in items) for number, items in planned.items()}
+    # Each claim's comparisons are one Holm family (per kind of test), or every claim's together.
+    plans = {spec.number: planned(spec, rules, models) for spec in CLAIMS}
+    labelled = list(dict.fromkeys((number if rules.families == "per_claim" else 0, *item) for number, items in plans.items() for item in items))
+    raw = [measure_pair(better, runs[better], worse, runs[worse], measure[key], rules) for _, better, worse, key in labelled]
+    decided = dict(zip(labelled, decide(raw, [label for label, *_ in labelled], rules), strict=True))
+    by_claim = {number: tuple(decided[(number if rules.families == "per_claim" else 0, *item)] for item in items) for number, items in plans.items()}
 
     def pair(first: str, second: str) -> tuple[str, str, McNemar]:
         return first, second, mcnemar_exact(runs[first][0].correct, runs[second][0].correct)
 
-    overfits = overfitting(runs[named.overfits], named.overfits, rules, claimed=True)
-    stuck_runs = runs[named.stuck]
-    landscape = (landscapes or {}).get(named.stuck)
-    stuck = StuckFacts(
-        model=named.stuck,
-        accuracy=spread(stuck_runs, lambda run: run.test_accuracy),
-        loss=spread(stuck_runs, lambda run: run.test_loss),
-        prior_loss=prior_loss,
-        one_class=sum(run.most_predicted_share == 1.0 for run in stuck_runs),
-        at_chance=every_seed([run.test_accuracy <= rules.chance_accuracy for run in stuck_runs]),
-        landscape=landscape,
-    )
-    worst = Part("at chance and the worst", combine([stuck.at_chance, *(item.verdict for item in by_claim[3])]))
-    minimum = Part("a local minimum", local_minimum(landscape, rules.landscape_tolerance))
-    speed = tuple(
-        ConvergenceFacts(
-            name,
-            spread(runs[name], measure["val_area"].value),
-            spread(runs[name], measure["train_area"].value),
-            tuple(run.epochs_to(rules.convergence_accuracy) for run in runs[name]),
-        )
-        for name in named.faster_convergence
-    )
-    no_overfit = overfitting(runs[named.best], named.best, rules, claimed=False)
-    return [
-        Claim(1, overfits.verdict, overfitting=overfits),
-        Claim(2, by_claim[2][0].verdict, by_claim[2], mcnemar=(pair(*named.better),)),
-        Claim(3, combine([worst.verdict, minimum.verdict]), by_claim[3], parts=(worst, minimum), stuck=stuck),
-        Claim(
-            4,
-            agree(by_claim[4]),
-            by_claim[4],
-            parts=tuple(Part(item.measure.name, item.verdict) for item in by_claim[4]),
-            convergence=speed,
-        ),
-        Claim(5, combine([*(item.verdict for item in by_claim[5]), no_overfit.verdict]), by_claim[5], overfitting=no_overfit),
-        Claim(6, combine([item.verdict for item in by_claim[6]]), by_claim[6], mcnemar=(pair(*named.best_optimizer[:2]),)),
-    ]
+    claims = []
+    for spec in CLAIMS:
+        comparisons = by_claim[spec.number]
+        verdicts = [item.verdict for item in comparisons]
+        if spec.rule == "overfits":
+            facts = overfitting(runs[named.overfits], named.overfits, rules, claimed=True)
+            claims.append(Claim(spec.number, facts.verdict, overfitting=facts))
+        elif spec.rule == "better":
+            chosen = getattr(named, spec.models)
+            claims.append(Claim(spec.number, combine(verdicts), comparisons, mcnemar=tuple(pair(chosen.model, other) for other in chosen.than)))
+        elif spec.rule == "stuck":
+            stuck_runs = runs[named.stuck]
+            failed = sum(has_failed(run, rules.chance_accuracy) for run in stuck_runs)
+            most_p, at_chance = fails_in_most_runs(failed, len(stuck_runs), alpha)
+            landscape = (landscapes or {}).get(named.stuck)
+            stuck = StuckFacts(
+                model=named.stuck,
+                accuracy=spread(stuck_runs, lambda run: run.test_accuracy),
+                loss=spread(stuck_runs, lambda run: run.test_loss),
+                prior_loss=prior_loss,
+                one_class=sum(run.most_predicted_share == 1.0 for run in stuck_runs),
+                failed=failed,
+                failed_interval=clopper_pearson(failed, len(stuck_runs)),
+                most_p=most_p,
+                at_chance=at_chance,
+                landscape=landscape,
+            )
+            parts = (
+                Part("fails in most runs", at_chance),
+                Part("the worst", combine(verdicts)),
+                Part("a local minimum", local_minimum(landscape, rules.landscape_tolerance)),
+            )
+            claims.append(Claim(spec.number, combine([part.verdict for part in parts]), comparisons, parts=parts, stuck=stuck))
+        elif spec.rule == "agree":
+            chosen = named.faster_convergence
+            speed = tuple(
+                ConvergenceFacts(
+                    name,
+                    spread(runs[name], measure["val_area"].value),
+                    spread(runs[name], measure["train_area"].value),
+                    tuple(run.epochs_to(rules.convergence_accuracy) for run in runs[name]),
+                )
+                for name in (chosen.model, *chosen.than)
+            )
+            parts = tuple(Part(item.measure.name, item.verdict) for item in comparisons)
+            claims.append(Claim(spec.number, agree(verdicts), comparisons, parts=parts, convergence=speed))
+        elif spec.rule == "best":
+            facts = overfitting(runs[named.best], named.best, rules, claimed=False)
+            parts = (Part("the most accurate", combine(verdicts)), Part("no overfitting", facts.verdict))
+            claims.append(Claim(spec.number, combine([part.verdict for part in parts]), comparisons, parts=parts, overfitting=facts))
+        else:
+            raise ValueError(f"claim {spec.number}: no rule {spec.rule!r}; known: {', '.join(RULES)}")
+    return claims
 
 
 def read_landscape(data: Mapping[str, object]) -> Landscape:

@@ -11,7 +11,9 @@ Beside each verdict, its false-alarm rate on the run's own noise: the run's curv
 flat (from the lowest window on, the window's mean plus the residuals of the run's own tail line,
 resampled in random order), `simulations` times, and the share of those on which the whole rule,
 minimum search included, fires. SciPy's `linregress` fits the real tail; the simulated ones use the
-same least-squares formulas vectorised.
+same least-squares formulas vectorised. The same simulated curves calibrate the run's p: the share
+of them (the run itself counted in) whose rule gives a p at most the run's. Across seeds these
+calibrated p-values are combined (`stats.combine_p`), not counted.
 """
 
 from __future__ import annotations
@@ -79,11 +81,7 @@ class Sign:
     training: Trend
     fires: bool
     false_alarm: float
-
-    @property
-    def rise(self) -> float:
-        """The validation loss's fitted rise from the lowest window's first epoch to the last, per epoch times epochs."""
-        return self.validation.slope * (len(self.validation.residuals) - 1) if self.validation.residuals else math.nan
+    calibrated_p: float  # the share of flat-tail curves whose whole rule gives a p this small or smaller (1 if training does not fall)
 
 
 def sign(val_loss: Sequence[float], train_loss: Sequence[float], window: int, significance: float, simulations: int, seed: int) -> Sign:
@@ -92,20 +90,22 @@ def sign(val_loss: Sequence[float], train_loss: Sequence[float], window: int, si
     validation, training = trend(val_loss, start), trend(train_loss, start)
     fires = bool(validation.p_rising < significance and training.slope < 0)
     if not validation.residuals:
-        return Sign(validation, training, False, math.nan)
+        return Sign(validation, training, False, math.nan, math.nan)
     # Flat from the lowest window on, with the tail's own noise; the whole rule on each such curve.
     rng = np.random.default_rng(seed)
     level = float(values[start - 1 : start - 1 + window].mean())
     noise = rng.choice(np.asarray(validation.residuals), size=(simulations, len(values) - start + 1), replace=True)
     curves = np.concatenate([np.broadcast_to(values[: start - 1], (simulations, start - 1)), level + noise], axis=1)
     starts = lowest_window(curves, window)
-    fired = np.zeros(simulations, dtype=bool)
+    simulated = np.ones(simulations)
     for first in np.unique(starts):
         rows = starts == first
         if len(values) - first + 1 >= 3:
-            fired[rows] = _rising_p(curves[rows, first - 1 :]) < significance
+            simulated[rows] = _rising_p(curves[rows, first - 1 :])
     training_falls = training.slope < 0
-    return Sign(validation, training, fires, float(fired.mean()) if training_falls else 0.0)
+    # Monte Carlo p with the observed curve counted among the simulated ones, so it is never 0.
+    calibrated = (1 + int(np.sum(simulated <= validation.p_rising))) / (simulations + 1) if training_falls else 1.0
+    return Sign(validation, training, fires, float(np.mean(simulated < significance)) if training_falls else 0.0, float(calibrated))
 
 
 def best_epoch(val_loss: Sequence[float]) -> int:

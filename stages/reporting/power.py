@@ -4,13 +4,16 @@ A t-test's power is not the verdict's: "supported" also needs the observed effec
 minimum effect, the test is Welch's (its degrees of freedom follow the two arms' spreads), and the
 p-value must pass the Holm-adjusted level, not the nominal one. `rule_outcomes` draws per-seed
 values for both arms (normal, each arm with its own observed sd, the true difference given), runs
-exactly that rule on each draw (`Rule.verdicts`, which `claims.adjust` also applies, through
+exactly that rule on each draw (`Rule.outcomes`, which `decide.py` also applies, through
 `Rule.decide`, to the real numbers) and counts the verdicts. NumPy draws and SciPy's t distribution; the draws are vectorised,
 so a few thousand simulated experiments cost milliseconds.
 
-At a true effect equal to the minimum effect the observed effect reaches the minimum about half the
-time whatever the seeds, so no number of seeds gives "supported" a chance above 0.5 there: the
-report simulates at `report.power_effect` times the minimum effect and says when even that is out of reach.
+An inconclusive verdict's outlook (`outlook`) is simulated at the effect observed and at zero: the
+chances of "supported" and "not supported" with the seeds there are, and the seeds the verdict that
+effect should lead to would need. Only runs that trained are simulated (a failed run is its own
+outcome, not noise). At a true effect equal to the minimum effect the observed effect reaches the
+minimum about half the time whatever the seeds, so no number of seeds gives "supported" a chance
+above 0.5 there; the search stops at `report.power_max_seeds` and says so.
 """
 
 from __future__ import annotations
@@ -22,29 +25,34 @@ import numpy as np
 from scipy import stats
 
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
+# What the trained-run rule finds for one comparison, before failures are weighed (decide.py):
+AHEAD, BEHIND, WITHIN, UNDECIDED = "ahead", "behind", "within the minimum", "undecided"
+# How an outcome reads as a verdict on "the first is better".
+AS_VERDICT = {AHEAD: SUPPORTED, BEHIND: NOT_SUPPORTED, WITHIN: NOT_SUPPORTED, UNDECIDED: INCONCLUSIVE}
 
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
-    """The verdict rule for one comparison: the levels its two tests face and the minimum effect."""
+    """The rule for one comparison of per-seed values: the levels its two tests face and the minimum effect."""
 
     level: float  # the Holm-adjusted level the superiority test must pass
     equivalence_level: float  # the same for the equivalence test (TOST)
     min_effect: float
 
-    def verdicts(self, difference: np.ndarray, p_value: np.ndarray, equivalence_p: np.ndarray) -> np.ndarray:
-        """The verdict of each experiment (arrays of one value per experiment; a NaN p is no test):
-        supported when the test passes its level and the effect reaches the minimum in the claim's
-        direction; not supported when it does so the other way, or the equivalence test passes its
-        level; inconclusive otherwise."""
+    def outcomes(self, difference: np.ndarray, p_value: np.ndarray, equivalence_p: np.ndarray) -> np.ndarray:
+        """The outcome of each experiment (arrays of one value per experiment; a NaN p is no test):
+        ahead when the test passes its level and the effect reaches the minimum in the first's favour;
+        behind when it does so the other way; within the minimum when the equivalence test passes its
+        level; undecided otherwise."""
         difference, p_value, equivalence_p = (np.asarray(value, dtype=float) for value in (difference, p_value, equivalence_p))
         significant = p_value < self.level  # False for NaN
-        supported = significant & (difference >= self.min_effect)
-        against = ~supported & ((significant & (-difference >= self.min_effect)) | (equivalence_p < self.equivalence_level))
-        return np.where(supported, SUPPORTED, np.where(against, NOT_SUPPORTED, INCONCLUSIVE))
+        ahead = significant & (difference >= self.min_effect)
+        behind = ~ahead & significant & (-difference >= self.min_effect)
+        within = ~ahead & ~behind & (equivalence_p < self.equivalence_level)
+        return np.where(ahead, AHEAD, np.where(behind, BEHIND, np.where(within, WITHIN, UNDECIDED)))
 
     def decide(self, difference: float, p_value: float, equivalence_p: float) -> str:
-        return str(self.verdicts(np.array([difference]), np.array([p_value]), np.array([equivalence_p]))[0])
+        return str(self.outcomes(np.array([difference]), np.array([p_value]), np.array([equivalence_p]))[0])
 
 
 def _welch(first: np.ndarray, second: np.ndarray, shift: float = 0.0, alternative: str = "two-sided") -> np.ndarray:
@@ -70,10 +78,6 @@ class Outcomes:
     not_supported: float
     inconclusive: float
 
-    @property
-    def decides(self) -> float:
-        return self.supported + self.not_supported
-
 
 def rule_outcomes(rule: Rule, effect: float, sd_first: float, sd_second: float, seeds: int, simulations: int, rng: np.random.Generator) -> Outcomes:
     """Run `rule` on `simulations` experiments of `seeds` seeds per arm whose true difference is `effect`."""
@@ -83,47 +87,62 @@ def rule_outcomes(rule: Rule, effect: float, sd_first: float, sd_second: float, 
     second = rng.normal(0.0, sd_second, size=(simulations, seeds))
     difference = first.mean(axis=1) - second.mean(axis=1)
     equivalence = np.maximum(_welch(first, second, rule.min_effect, "greater"), _welch(first, second, -rule.min_effect, "less"))
-    verdicts = rule.verdicts(difference, _welch(first, second), equivalence)
-    return Outcomes(*(float(np.mean(verdicts == verdict)) for verdict in (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)))
+    found = rule.outcomes(difference, _welch(first, second), equivalence)
+    supported, against = float(np.mean(found == AHEAD)), float(np.mean((found == BEHIND) | (found == WITHIN)))
+    return Outcomes(supported, against, 1.0 - supported - against)
 
 
 @dataclasses.dataclass(frozen=True)
-class VerdictPower:
-    """An inconclusive comparison's outlook: at `effect` (the true difference simulated), the chance its
-    rule says "supported" with the seeds it has, and the fewest seeds per model that would reach
-    `target` (None: not within `most` seeds, or never under this rule)."""
+class Outlook:
+    """What the same rule would say if the true difference were `effect`: the chances of each decided
+    verdict with the `seeds` trained runs per side there are now, and the fewest seeds per side at
+    which `verdict` (the one that effect should lead to) reaches `target` (None: not within `most`)."""
 
     effect: float
     seeds: int
-    chance: float
+    supported: float
+    not_supported: float
+    verdict: str
     target: float
     seeds_needed: int | None
     most: int
 
 
-def verdict_power(
-    rule: Rule, effect: float, sd_first: float, sd_second: float, seeds: int, target: float, simulations: int, seed: int, most: int = 400
-) -> VerdictPower:
-    """Simulated power of the whole rule now, and the seeds it would take (doubling, then bisection,
-    each count simulated with the same seed: the chance rises with the seeds, up to its limit)."""
+def expected_verdict(rule: Rule, effect: float) -> str:
+    """The verdict a true `effect` should lead to: supported at or past the minimum effect, else not supported."""
+    return SUPPORTED if effect >= rule.min_effect else NOT_SUPPORTED
+
+
+def outlook(rule: Rule, effect: float, sd_first: float, sd_second: float, seeds: int, target: float, simulations: int, seed: int, most: int) -> Outlook:
+    """Simulated chances now, and the seeds the expected verdict needs (doubling, then bisection; each
+    count simulated with the same generator seed: the chance rises with the seeds, up to its limit)."""
+    verdict = expected_verdict(rule, effect)
+
+    def simulate(count: int) -> Outcomes:
+        return rule_outcomes(rule, effect, sd_first, sd_second, count, simulations, np.random.default_rng(seed))
 
     def chance(count: int) -> float:
-        return rule_outcomes(rule, effect, sd_first, sd_second, count, simulations, np.random.default_rng(seed)).supported
+        found = simulate(count)
+        return found.supported if verdict == SUPPORTED else found.not_supported
 
-    now = chance(seeds)
-    if math.isnan(now):
-        return VerdictPower(effect, seeds, now, target, None, most)
-    if now >= target:
-        return VerdictPower(effect, seeds, now, target, seeds, most)
+    now = simulate(seeds)
+    if math.isnan(now.supported):
+        return Outlook(effect, seeds, math.nan, math.nan, verdict, target, None, most)
+
+    def result(needed: int | None) -> Outlook:
+        return Outlook(effect, seeds, now.supported, now.not_supported, verdict, target, needed, most)
+
+    if chance(seeds) >= target:
+        return result(seeds)
     low, high = seeds, max(seeds, 2)
     while chance(high) < target:
         if high >= most:
-            return VerdictPower(effect, seeds, now, target, None, most)
+            return result(None)
         low, high = high, min(most, 2 * high)
     while high - low > 1:
         middle = (low + high) // 2
         low, high = (low, middle) if chance(middle) >= target else (middle, high)
-    return VerdictPower(effect, seeds, now, target, high, most)
+    return result(high)
 
 
 def student_power(effect: float, sd: float, seeds: int, alpha: float) -> float:

@@ -7,6 +7,11 @@
 - `welch`: across seeds, Welch's t-test (unequal variances) on one value per seed and model;
   `permutation_test`, the exact test where no side has spread; `tost`, the equivalence test;
   `holm`, the multiple-comparison adjustment. What the seeds can show is simulated in `power.py`.
+- Runs that failed to learn, as their own outcome: `clopper_pearson`, the exact interval of a
+  failure rate; `failure_test`, Boschloo's or Fisher's exact test of two failure rates;
+  `majority_test`, the exact binomial test that a model fails in most of its runs.
+- Across seeds, one p per seed: `combine_p` (Stouffer's or Fisher's method); `below_bound`, the
+  one-sided t-test that a per-seed measure's mean lies below a declared bound.
 
 SciPy is used rather than our own code because its binomial and t distributions are exact and
 well tested; these wrappers only fix the conventions (two-sided, what counts as "no data").
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import math
 import statistics
 from collections.abc import Sequence
@@ -170,3 +176,79 @@ def format_p(p_value: float) -> str:
     if p_value < 1e-300:
         return "< 1e-300"
     return f"{p_value:.3g}"
+
+
+def clopper_pearson(count: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) interval of the proportion `count / total`; (NaN, NaN) without runs."""
+    if total <= 0:
+        return math.nan, math.nan
+    interval = stats.binomtest(int(count), int(total)).proportion_ci(confidence_level=confidence, method="exact")
+    return float(interval.low), float(interval.high)
+
+
+FAILURE_TESTS = {"boschloo": "Boschloo's exact test", "fisher": "Fisher's exact test"}
+
+
+def failure_test(first_failed: int, first_runs: int, second_failed: int, second_runs: int, method: str) -> Test:
+    """Two-sided exact test that two failure rates are equal, with the smallest p these run counts allow
+    (every run of one side failed, none of the other's). Boschloo's test is Fisher's p used as the
+    statistic, maximised over the common rate: never less powerful than Fisher's, as exact."""
+    if method not in FAILURE_TESTS:
+        raise ValueError(f"no failure test {method!r}; known: {', '.join(FAILURE_TESTS)}")
+
+    def p_of(a: int, b: int) -> float:
+        table = [[a, first_runs - a], [b, second_runs - b]]
+        if method == "boschloo":
+            # SciPy's optimiser behind it (shgo) logs its bounds to the root logger at INFO; not ours to print.
+            previous = logging.root.manager.disable
+            logging.disable(logging.INFO)
+            try:
+                return float(stats.boschloo_exact(table, alternative="two-sided").pvalue)
+            finally:
+                logging.disable(previous)
+        return float(stats.fisher_exact(table, alternative="two-sided").pvalue)
+
+    if first_runs < 1 or second_runs < 1:
+        return Test("no test (a side without runs)", math.nan)
+    if first_failed + second_failed in (0, first_runs + second_runs):
+        return Test("no test (no difference in failures possible)", math.nan)
+    return Test(FAILURE_TESTS[method], min(1.0, p_of(first_failed, second_failed)), min(1.0, p_of(0, second_runs)))
+
+
+def majority_test(failed: int, runs: int) -> tuple[float, float]:
+    """One-sided exact binomial p-values that a model fails in more than half of its runs, and in fewer."""
+    if runs < 1:
+        return math.nan, math.nan
+    more = stats.binomtest(int(failed), int(runs), 0.5, alternative="greater").pvalue
+    fewer = stats.binomtest(int(failed), int(runs), 0.5, alternative="less").pvalue
+    return float(more), float(fewer)
+
+
+COMBINED = {"stouffer": "Stouffer's method", "fisher": "Fisher's method"}
+
+
+def combine_p(p_values: Sequence[float], method: str) -> float:
+    """One p from independent one-sided per-seed p-values (SciPy's `combine_pvalues`); NaN without any."""
+    if method not in COMBINED:
+        raise ValueError(f"no combining method {method!r}; known: {', '.join(COMBINED)}")
+    values = [min(max(value, 1e-300), 1.0) for value in p_values if not math.isnan(value)]
+    if not values:
+        return math.nan
+    return float(stats.combine_pvalues(values, method=method).pvalue)
+
+
+def below_bound(values: Sequence[float], bound: float) -> float:
+    """One-sided one-sample t-test that the mean of `values` is below `bound`; NaN for fewer than two
+    values or none spread (then the values alone cannot bound a mean)."""
+    if len(values) < 2 or statistics.pvariance(values) == 0:
+        return math.nan
+    return float(stats.ttest_1samp(values, bound, alternative="less").pvalue)
+
+
+def clip_interval(interval: tuple[float, float], scale: tuple[float, float] | None) -> tuple[float, float]:
+    """A difference's interval kept inside what a difference of two values on `scale` can be."""
+    low, high = interval
+    if scale is None or math.isnan(low):
+        return low, high
+    width = scale[1] - scale[0]
+    return max(low, -width), min(high, width)

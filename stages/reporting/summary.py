@@ -58,9 +58,8 @@ def metrics_by_model(
     loss: Mapping[str, Spread] | None = None,
     at_chance: Mapping[str, Sequence[int]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The main run's metrics per model and, given the per-seed spreads, their mean and sd over seeds
-    and, given the seeds whose run ended at chance, how many did (`runs_at_chance`, a count so that
-    `dvc metrics diff` compares it).
+    """The main run's metrics per model and, given the per-seed spreads (of the runs that trained), their
+    mean and sd and, given the seeds whose run ended at chance, how many did (`runs_at_chance`).
 
     An ablation (no main run) has only the across-seed keys.
     """
@@ -68,10 +67,10 @@ def metrics_by_model(
     for name, values in (accuracy or {}).items():
         entry = result.setdefault(name, {})
         entry["seeds"] = len(values.values)
-        entry["test_accuracy_mean"] = round(values.mean, 6)
+        entry["test_accuracy_mean"] = round(values.mean, 6) if values.values else None
         entry["test_accuracy_sd"] = round(values.sd, 6) if len(values.values) > 1 else None
         if loss is not None:
-            entry["test_loss_mean"] = round(loss[name].mean, 6)
+            entry["test_loss_mean"] = round(loss[name].mean, 6) if values.values else None
             entry["test_loss_sd"] = round(loss[name].sd, 6) if len(values.values) > 1 else None
         if at_chance is not None:
             entry["runs_at_chance"] = len(at_chance[name])
