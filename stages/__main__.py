@@ -34,11 +34,11 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent
 PYPROJECT = PACKAGE.parent / "pyproject.toml"
 
-STAGES = ("download", "prepare", "variant", "train", "replica", "evaluate", "plot", "report", "check", "fingerprint")
+STAGES = ("download", "prepare", "variant", "train", "replica", "evaluate", "plot", "report", "check", "fingerprint", "compare")
 # The stages that run a model, so compute with TensorFlow: they get the pinned numerics.
 MODEL_STAGES = ("train", "replica", "evaluate", "plot", "fingerprint")
 # The commands that check the whole params file first: every `dvc.yaml` stage.
-PRECHECKED = tuple(stage for stage in STAGES if stage not in ("check", "fingerprint"))
+PRECHECKED = tuple(stage for stage in STAGES if stage not in ("check", "fingerprint", "compare"))
 # What `python -m stages check` runs: a change to any of it, or to the packages, checks again.
 CHECKER = ("check.py", "params", "training/builder.py")
 CHECKED_PACKAGES = ("keras", "pydantic", "tensorflow")

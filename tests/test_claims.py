@@ -108,29 +108,33 @@ def test_a_run_that_never_trained_is_its_own_outcome_not_averaged_in() -> None:
 
 
 @pytest.mark.parametrize(
-    ("outcome", "failures", "more", "verdict"),
+    ("outcome", "failures", "balance", "verdict"),
     [
-        (AHEAD, NO_FAILURES, False, SUPPORTED),
-        (BEHIND, NO_FAILURES, False, NOT_SUPPORTED),
-        (WITHIN, NO_FAILURES, False, NOT_SUPPORTED),
-        (UNDECIDED, NO_FAILURES, False, INCONCLUSIVE),
-        (NO_TEST, NO_FAILURES, False, INCONCLUSIVE),
-        (AHEAD, MORE, True, LESS_RELIABLE),
-        (UNDECIDED, MORE, True, NOT_SUPPORTED),
-        (NO_TEST, MORE, True, NOT_SUPPORTED),
-        (AHEAD, FEWER, False, SUPPORTED),
-        (NO_TEST, FEWER, False, SUPPORTED),
-        (WITHIN, FEWER, False, SUPPORTED),
-        (BEHIND, FEWER, False, INCONCLUSIVE),
-        (AHEAD, UNSHOWN, True, BETTER_WHEN_TRAINED),
-        (AHEAD, UNSHOWN, False, SUPPORTED),
-        (WITHIN, UNSHOWN, False, INCONCLUSIVE),
-        (WITHIN, UNSHOWN, True, NOT_SUPPORTED),
-        (NO_TEST, UNSHOWN, True, INCONCLUSIVE),
+        (AHEAD, NO_FAILURES, 0, SUPPORTED),
+        (BEHIND, NO_FAILURES, 0, NOT_SUPPORTED),
+        (WITHIN, NO_FAILURES, 0, NOT_SUPPORTED),
+        (UNDECIDED, NO_FAILURES, 0, INCONCLUSIVE),
+        (NO_TEST, NO_FAILURES, 0, INCONCLUSIVE),
+        (AHEAD, MORE, 1, LESS_RELIABLE),
+        (WITHIN, MORE, 1, NOT_SUPPORTED),
+        (UNDECIDED, MORE, 1, NOT_SUPPORTED),
+        (NO_TEST, MORE, 1, NOT_SUPPORTED),
+        (AHEAD, FEWER, -1, SUPPORTED),
+        (NO_TEST, FEWER, -1, SUPPORTED),
+        (WITHIN, FEWER, -1, SUPPORTED),
+        (BEHIND, FEWER, -1, INCONCLUSIVE),
+        (AHEAD, UNSHOWN, 1, BETTER_WHEN_TRAINED),
+        (AHEAD, UNSHOWN, 0, SUPPORTED),
+        (AHEAD, UNSHOWN, -1, SUPPORTED),
+        (WITHIN, UNSHOWN, -1, INCONCLUSIVE),
+        (WITHIN, UNSHOWN, 0, NOT_SUPPORTED),
+        (WITHIN, UNSHOWN, 1, NOT_SUPPORTED),
+        (BEHIND, UNSHOWN, -1, NOT_SUPPORTED),
+        (NO_TEST, UNSHOWN, 1, INCONCLUSIVE),
     ],
 )
-def test_the_decision_table(outcome: str, failures: str, more: bool, verdict: str) -> None:
-    assert decide.weigh(outcome, failures, more) == verdict
+def test_the_decision_table(outcome: str, failures: str, balance: int, verdict: str) -> None:
+    assert decide.weigh(outcome, failures, balance) == verdict
     # Every verdict the table gives is worded in the rules the report prints.
     if verdict in (BETTER_WHEN_TRAINED, LESS_RELIABLE):
         assert verdict in wording.rules_text(RULES)

@@ -32,9 +32,9 @@ def test_exp_show_json_has_every_models_metrics_and_params(project: Path) -> Non
     for name in MODELS:
         evaluation = metrics[f"reports/eval/{name}/metrics.json"]["data"]
         assert 0.0 <= evaluation["test_accuracy"] <= 1.0 and evaluation["test_loss"] > 0
-    summary = metrics["reports/summary.json"]["data"]
-    assert set(summary) == {*MODELS, *ABLATIONS}
-    assert all(summary[name]["seeds"] == 2 for name in summary)
+    compact = metrics["reports/metrics.json"]["data"]
+    assert set(compact) == {*MODELS, *ABLATIONS, "claims"} and set(compact["claims"]) == {str(number) for number in range(1, 7)}
+    assert all(set(compact[name]) == {"acc", "loss", "mean", "sd", "failed"} for name in MODELS)
     assert set(data["params"]["params.yaml"]["data"]["models"]) == set(MODELS)
 
 

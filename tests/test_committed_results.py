@@ -171,9 +171,15 @@ def test_summary_has_the_spread_over_seeds(summary: dict) -> None:
     # Each model: its main run (seed 0, in the summary) and its replicas; each ablation: its seeds.
     spreads = {name: [summary[name]["test_accuracy"], *(accuracy("replicas", name, seed) for seed in params["replicas"]["seeds"])] for name in MODELS}
     spreads |= {name: [accuracy("ablations", name, seed) for seed in params["ablations"]["seeds"]] for name in params["ablations"]["models"]}
+    chance = PARAMS["report"]["chance_accuracy"]
     for name, values in spreads.items():
         assert summary[name]["seeds"] == len(values), name
-        assert summary[name]["test_accuracy_mean"] == pytest.approx(sum(values) / len(values), abs=1e-6), name
+        trained = [value for value in values if value > chance]
+        assert summary[name]["runs_at_chance"] == len(values) - len(trained), name
+        # Over the runs that trained: Model 3 has none, Adam on Model 2's layers four of five.
+        expected = pytest.approx(sum(trained) / len(trained), abs=1e-6) if trained else None
+        assert summary[name]["test_accuracy_mean"] == expected, name
+    assert summary["model3"]["test_accuracy_mean"] is None and summary["model2_adam"]["runs_at_chance"] == 1
 
 
 def test_every_committed_run_carries_its_run_record() -> None:

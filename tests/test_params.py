@@ -146,7 +146,7 @@ def test_a_renamed_model_fails_the_claims_check(raw: dict) -> None:
     raw["models"]["model4_he"] = raw["models"].pop("model4")
     raw["ablations"]["models"]["model4_glorot"]["base"] = "model4_he"
     found = problems(raw)
-    assert list(found) == ["report.claims.faster_convergence[0]", "report.claims.best"]
+    assert list(found) == ["report.claims.faster_convergence.model", "report.claims.best"]
     assert "no model or ablation 'model4'" in found["report.claims.best"]
 
 

@@ -98,16 +98,23 @@ def test_summary_metric_and_table(pipeline_run: Path) -> None:
         **{name: [pipeline_run / f"reports/eval/{name}/metrics.json", pipeline_run / f"reports/replicas/{name}/seed-1/metrics.json"] for name in MODELS},
         **{name: [pipeline_run / f"reports/ablations/{name}/seed-{seed}/metrics.json" for seed in (0, 1)] for name in ABLATIONS},
     }
+    compact = json.loads((pipeline_run / "reports/metrics.json").read_text())
     for name, paths in seed_metrics.items():
         accuracies = [json.loads(path.read_text())["test_accuracy"] for path in paths]
-        assert summary[name]["runs_at_chance"] == sum(accuracy <= chance for accuracy in accuracies), name
+        failed = sum(accuracy <= chance for accuracy in accuracies)
+        assert summary[name]["runs_at_chance"] == compact[name]["failed"] == failed, name
+        # The mean and sd are over the runs that trained; a failed run is counted, not averaged in.
+        trained = [accuracy for accuracy in accuracies if accuracy > chance]
+        mean = pytest.approx(sum(trained) / len(trained), abs=1e-6) if trained else None
+        assert summary[name]["test_accuracy_mean"] == mean and compact[name]["mean"] == mean, name
+        sd = pytest.approx(abs(trained[0] - trained[1]) / 2**0.5, abs=1e-6) if len(trained) == 2 else None
+        assert summary[name]["test_accuracy_sd"] == sd and compact[name]["sd"] == sd, name
+        assert summary[name]["seeds"] == 2
+    assert set(compact["claims"]) == {str(number) for number in range(1, 7)}
     for name in ABLATIONS:
         assert set(summary.pop(name)) == {"seeds", "test_accuracy_mean", "test_accuracy_sd", "test_loss_mean", "test_loss_sd", "runs_at_chance"}
     for name, metrics in summary.items():
-        replica = json.loads((pipeline_run / f"reports/replicas/{name}/seed-1/metrics.json").read_text())
-        assert metrics["seeds"] == 2
-        assert metrics["test_accuracy_mean"] == pytest.approx((metrics["test_accuracy"] + replica["test_accuracy"]) / 2, abs=1e-6)
-        assert metrics["test_accuracy_sd"] == pytest.approx(abs(metrics["test_accuracy"] - replica["test_accuracy"]) / 2**0.5, abs=1e-6)
+        assert compact[name]["acc"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
     counts = {"model1": 3_314_186, "model2": 1_199_882, "model3": 1_199_882, "model4": 1_358_858}
     for name, metrics in summary.items():
         assert {"test_accuracy", "test_loss", "train_accuracy", "train_loss", "params", "epochs"} <= set(metrics)
@@ -183,7 +190,8 @@ def test_repro_again_does_nothing_and_status_is_clean(pipeline_run: Path) -> Non
 def test_dvc_reads_metrics_and_draws_plots(pipeline_run: Path, tmp_path: Path) -> None:
     metrics = json.loads(dvc("metrics", "show", "--json", cwd=pipeline_run).stdout)
     workspace = metrics[""]["data"]
-    assert workspace["reports/summary.json"]["data"]["model4"]["params"] == 1_358_858
+    assert 0 <= workspace["reports/metrics.json"]["data"]["model4"]["acc"] <= 1
+    assert set(workspace) == {"reports/metrics.json", *(f"reports/eval/{name}/metrics.json" for name in MODELS)}
     dvc("plots", "show", "-o", str(tmp_path / "plots"), cwd=pipeline_run)
     page = (tmp_path / "plots/index.html").read_text()
     for title in ("model1 loss", "model4 accuracy", "validation loss, all models", "model2 confusion matrix"):

@@ -57,12 +57,19 @@ def test_results_prose_matches_the_committed_claims_metrics(page: str) -> None:
         entry = claims[f"claim{number}"]
         assert f"**{entry['verdict']}**" in line, f"claim {number}: {page} says {line!r}, reports/claims.json {entry['verdict']!r}"
         comparisons = list(entry.get("comparisons", {}).values())
-        for quoted in re.findall(r"Holm p = ([0-9.e+-]+)", line):
-            assert any(f"{comparison['p_holm']:.3g}" == f"{float(quoted):.3g}" for comparison in comparisons), (number, quoted)
-        for quoted in re.findall(r"Welch p = ([0-9.e+-]+)", line):
-            assert any(f"{comparison['p']:.3g}" == f"{float(quoted):.3g}" for comparison in comparisons), (number, quoted)
+        labels = (("Holm p", "p_holm"), ("equivalence Holm p", "equivalence_p_holm"), ("Welch p", "p"), ("Boschloo p", "failure_p"))
+        for label, key in (*labels, ("Boschloo's exact test p", "failure_p")):
+            for quoted in re.findall(rf"(?<!equivalence ){label} = ([0-9.e+-]+)" if label == "Holm p" else rf"{label} = ([0-9.e+-]+)", line):
+                found = [comparison[key] for comparison in comparisons if comparison[key] is not None]
+                assert any(f"{value:.3g}" == f"{float(quoted):.3g}" for value in found), (number, label, quoted)
         for quoted in re.findall(r"([+-][0-9.]+) points", line)[:1]:
-            assert any(round(100 * comparison["effect"], 2) == float(quoted) for comparison in comparisons), (number, quoted)
+            assert any(comparison["effect"] is not None and f"{100 * comparison['effect']:.2f}" == quoted.lstrip("+") for comparison in comparisons), (
+                number,
+                quoted,
+            )
+        if "overfitting" in entry:
+            for quoted in re.findall(r"Stouffer's method: p = ([0-9.e+-]+)", line):
+                assert f"{entry['overfitting']['combined_p']:.3g}" == f"{float(quoted):.3g}", (number, quoted)
 
 
 def test_the_docs_quote_the_verdict_rules_as_the_report_words_them() -> None:
@@ -96,12 +103,17 @@ def test_results_table_matches_the_committed_summary() -> None:
         digits = len(shown.split(".")[1]) if "." in shown else 0
         return abs(float(shown) - scale * value) <= 0.5 * 10**-digits + 1e-9
 
-    for name, (_, main_run, spread, published) in rows.items():
+    for name, (_, main_run, spread, failed, published) in rows.items():
         entry = summary[name]
-        accuracy = re.fullmatch(r"([0-9.]+)% ± ([0-9.]+) \((\d+)\)", spread)
-        assert accuracy, f"{name}: README {spread!r} is not 'mean% ± sd (n)'"
-        assert int(accuracy[3]) == entry["seeds"], f"{name}: README says {accuracy[3]} seeds, summary.json {entry['seeds']}"
-        assert agrees(accuracy[1], entry["test_accuracy_mean"], 100) and agrees(accuracy[2], entry["test_accuracy_sd"], 100), (name, spread, entry)
+        runs = re.fullmatch(r"(\d+) of (\d+)", failed)
+        assert runs and int(runs[1]) == entry["runs_at_chance"] and int(runs[2]) == entry["seeds"], (name, failed, entry)
+        if entry["test_accuracy_mean"] is None:
+            assert spread == "none trained", (name, spread)
+        else:
+            accuracy = re.fullmatch(r"([0-9.]+)% ± ([0-9.]+) \((\d+)\)", spread)
+            assert accuracy, f"{name}: README {spread!r} is not 'mean% ± sd (n)'"
+            assert int(accuracy[3]) == entry["seeds"] - entry["runs_at_chance"], f"{name}: README says {accuracy[3]} trained runs"
+            assert agrees(accuracy[1], entry["test_accuracy_mean"], 100) and agrees(accuracy[2], entry["test_accuracy_sd"], 100), (name, spread, entry)
         if "test_accuracy" in entry:  # a main model: its seed-0 run, and the notebook's result
             main = re.fullmatch(r"\*\*([0-9.]+)%\*\*", main_run)
             assert main and agrees(main[1], entry["test_accuracy"], 100), (name, main_run)

@@ -169,8 +169,8 @@ def test_a_pull_in_the_second_clone_brings_every_output(shared: dict[str, Path],
     assert "Data and pipelines are up to date" in result.stdout
 
     diff = json.loads(dvc("metrics", "diff", "origin/main", "--all", "--json", cwd=b).stdout)
-    summary = diff["reports/summary.json"]
-    assert {key.split(".")[0] for key in summary} >= set(MODELS)
+    compact = diff["reports/metrics.json"]
+    assert {key.split(".")[0] for key in compact} >= set(MODELS)
     assert all(change["old"] == change["new"] for metrics in diff.values() for change in metrics.values())
 
 
@@ -196,7 +196,7 @@ def test_an_experiment_travels_through_git_and_s3(shared: dict[str, Path], serve
     assert "sgd-05" in experiments
     data = experiments["sgd-05"]["data"]
     assert data["params"]["params.yaml"]["data"]["models"]["model3"]["optimizer"]["learning_rate"] == 0.05
-    assert set(data["metrics"]["reports/summary.json"]["data"]) == {*MODELS, "model4_glorot", "model2_adam"}
+    assert set(data["metrics"]["reports/metrics.json"]["data"]) == {*MODELS, "model4_glorot", "model2_adam", "claims"}
 
     dvc("exp", "apply", "sgd-05", cwd=b)
     assert yaml.safe_load((b / "params.yaml").read_text())["models"]["model3"]["optimizer"]["learning_rate"] == 0.05

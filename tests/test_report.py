@@ -12,6 +12,8 @@ import pytest
 
 from stages import report
 from stages.params.training import load_training
+from stages.reporting.decide import BETTER_WHEN_TRAINED, LESS_RELIABLE, MEASURES_DISAGREE, NOT_EVALUATED
+from stages.reporting.power import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,7 +66,8 @@ def test_a_stage_with_none_of_its_outputs_reads_not_run(tmp_path: Path) -> None:
     assert message.endswith("nothing was written") and not any(tmp_path.iterdir())
 
 
-VERDICT_LINE = re.compile(r"^([1-6])\. .+ \*\*(supported|not supported|inconclusive|inconclusive: measures disagree|not evaluated)\*\*$", re.MULTILINE)
+VERDICTS = (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, MEASURES_DISAGREE, NOT_EVALUATED, BETTER_WHEN_TRAINED, LESS_RELIABLE)
+VERDICT_LINE = re.compile(rf"^([1-6])\. .+ \*\*({'|'.join(re.escape(verdict) for verdict in VERDICTS)})\*\*$", re.MULTILINE)
 
 
 @pytest.mark.parametrize("path", [REPO / "reports" / "report.md"], ids=["committed"])

@@ -12,6 +12,7 @@ import copy
 import json
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 from stages.params.base import read_yaml
+from stages.reporting.decide import BETTER_WHEN_TRAINED, LESS_RELIABLE
 from tests.conftest import ABLATIONS, MODELS, clone_project, dvc, git, ran_stages, run
 
 
@@ -142,14 +144,16 @@ def test_one_model_change_reruns_that_model_and_branches_compare_it(clone: Path,
     git("commit", "-qam", "model1: Adam learning rate 0.0001", cwd=clone)
 
     diff = json.loads(dvc("metrics", "diff", "main", "--all", "--json", cwd=clone).stdout)
-    summary = diff["reports/summary.json"]
-    changed = {key for key, change in summary.items() if change["old"] != change["new"]}
-    assert {"model1.test_accuracy", "model1.test_loss"} <= changed
-    assert {key.split(".")[0] for key in changed} == {"model1"}
+    compact = diff["reports/metrics.json"]
+    changed = {key for key, change in compact.items() if change["old"] != change["new"]}
+    assert {"model1.acc", "model1.loss"} <= changed
+    # Only model1's numbers and (perhaps) the claims' verdicts move; the evidence is no metric.
+    assert {key.split(".")[0] for key in changed} <= {"model1", "claims"}
+    assert "reports/claims.json" not in diff and "reports/summary.json" not in diff
     assert all(
         change["old"] == change["new"]
         for path, metrics in diff.items()
-        if "model1" not in path and path not in ("reports/summary.json", "reports/claims.json")
+        if "model1" not in path and path != "reports/metrics.json"
         for change in metrics.values()
     )
 
@@ -205,33 +209,88 @@ def test_plots_page_draws_every_chart_offline(workflow_base: Path, tmp_path: Pat
     assert headless((default / "index.html").as_uri(), tmp_path / "profile3", "--dump-dom").stdout.count("<canvas") == 0
 
 
-def test_queued_experiments_apply_and_branch(clone: Path) -> None:
-    # Report rules: each experiment reruns one stage, so the test's time goes to the queue itself.
-    dvc("exp", "run", "--queue", "-n", "trend-001", "-S", "report.overfit_significance=0.01", cwd=clone)
-    dvc("exp", "run", "--queue", "-n", "chance-015", "-S", "report.chance_accuracy=0.15", cwd=clone)
-    dvc("queue", "start", "-j", "1", cwd=clone)
-    deadline = time.monotonic() + 600
+def wait_for_queue(project: Path, count: int) -> None:
+    dvc("queue", "start", "-j", "1", cwd=project)
+    deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
-        status = dvc("queue", "status", cwd=clone).stdout
+        status = dvc("queue", "status", cwd=project).stdout
         if "Queued" not in status and "Running" not in status:
             break
         time.sleep(3)
-    dvc("queue", "stop", "--kill", cwd=clone, check=False)
-    assert status.count("Success") == 2, status
+    dvc("queue", "stop", "--kill", cwd=project, check=False)
+    assert status.count("Success") == count, status
 
-    shown = dvc("exp", "show", "--csv", cwd=clone).stdout
-    assert "trend-001" in shown and "chance-015" in shown
 
-    dvc("exp", "branch", "trend-001", "overfit-trend-001", cwd=clone)
-    branch_params = read_yaml(run(["git", "show", "overfit-trend-001:params.yaml"], clone).stdout)
-    assert branch_params["report"]["overfit_significance"] == 0.01
+def compare(project: Path, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "stages", "compare", *arguments], project, check=check)
 
-    dvc("exp", "apply", "chance-015", cwd=clone)
-    applied = read_yaml((clone / "params.yaml").read_text())
-    assert applied["report"]["chance_accuracy"] == 0.15
+
+def test_a_queued_sweep_is_compared_with_the_baseline_and_its_experiments_apply_and_branch(clone: Path, tmp_path: Path) -> None:
+    """The user's loop: DVC's grid queues two experiments that change one model, `dvc queue start` runs
+    them, the compare command decides each against the baseline across seeds; then apply and branch."""
+    dvc("exp", "run", "--queue", "-S", "models.model3.optimizer.learning_rate=0.05,0.1", cwd=clone)
+    wait_for_queue(clone, 2)
+    names = dvc("exp", "list", "--name-only", cwd=clone).stdout.split()
+    assert len(names) == 2
+
+    found = json.loads(compare(clone, "main", *names, "--json").stdout)
+    # Only model3's declaration differs: 2 candidates x 1 model x 2 measures, one Holm family.
+    assert found["models"] == ["model3"] and found["holm_tests"] == 4 and [side["name"] for side in found["candidates"]] == names
+    swept = {
+        read_yaml(run(["git", "show", f"{side['commit']}:params.yaml"], clone).stdout)["models"]["model3"]["optimizer"]["learning_rate"]
+        for side in found["candidates"]
+    }
+    assert swept == {0.05, 0.1}
+    for item in found["comparisons"]:
+        assert item["model"] == "model3" and item["runs"] == [2, 2] and item["measure"] in ("test accuracy", "test loss")
+        assert item["verdict"] in {"supported", "not supported", "inconclusive", BETTER_WHEN_TRAINED, LESS_RELIABLE}
+        low, high = item["interval_low"], item["interval_high"]
+        assert low is None or (item["measure"] != "test accuracy" or -1 <= low <= high <= 1)
+    table = compare(clone, "main", *names).stdout
+    assert table.startswith(f"Is {', '.join(names)} better than main? model3:") and table.count("model3") >= 4
+    markdown = compare(clone, "main", *names, "--md").stdout
+    assert "| candidate | model | measure |" in markdown and markdown.count("| model3 |") == 4
+    figure = tmp_path / "sweep.png"
+    compare(clone, "main", *names, "--plot", str(figure))
+    assert figure.read_bytes().startswith(b"\x89PNG")
+
+    # A branch made from an experiment compares like the experiment.
+    dvc("exp", "branch", names[0], "faster-sgd", cwd=clone)
+    by_branch = json.loads(compare(clone, "main", "faster-sgd", "--json").stdout)
+    by_name = json.loads(compare(clone, "main", names[0], "--json").stdout)
+    assert [item["effect"] for item in by_branch["comparisons"]] == [item["effect"] for item in by_name["comparisons"]]
+
+    dvc("exp", "apply", names[1], cwd=clone)
     assert ran_stages(dvc("repro", cwd=clone).stdout) == set()
     untracked = [line for line in run(["git", "status", "--porcelain"], clone).stdout.splitlines() if line.startswith("??")]
     assert untracked == []
+
+
+def test_compare_refuses_bad_input_in_one_line_and_writes_nothing(clone: Path, tmp_path: Path) -> None:
+    figure = tmp_path / "never.png"
+
+    def refused(*arguments: str) -> str:
+        result = compare(clone, *arguments, "--plot", str(figure), check=False)
+        assert result.returncode == 1 and not figure.exists(), result
+        lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+        assert len(lines) == 1, lines
+        return lines[0]
+
+    assert "no git revision, branch or DVC experiment named 'no-such-run'" in refused("main", "no-such-run")
+    assert "declare the same models and ablations: nothing to compare" in refused("main", "main")
+    # Other training settings on one side: not one change.
+    git("checkout", "-q", "-b", "two-epochs", cwd=clone)
+    set_param(clone, "train.epochs", 2)
+    git("commit", "-qam", "two epochs", cwd=clone)
+    assert "differ in `train` (train.epochs: 1 vs 2)" in refused("main", "two-epochs")
+    # A model edit whose runs were never made: no per-seed results on that side.
+    git("checkout", "-q", "main", cwd=clone)
+    git("checkout", "-q", "-b", "unrun", cwd=clone)
+    set_param(clone, "models.model3.optimizer.learning_rate", 0.2)
+    set_param(clone, "replicas.seeds", [1, 2])
+    git("commit", "-qam", "model3 edited, a seed added, nothing run", cwd=clone)
+    assert "unrun has no per-seed results for model3: reports/replicas/model3/seed-2/metrics.json is not in" in refused("main", "unrun")
+    assert "declares no model or ablation 'model9'" in refused("main", "unrun", "--model", "model9")
 
 
 def test_one_params_edit_adds_a_model_with_its_stages_report_rows_and_figures(clone: Path) -> None:

@@ -161,24 +161,25 @@ def failure_outcome(failures: Failures, alpha: float) -> str:
     return UNSHOWN
 
 
-def weigh(outcome: str, failures: str, better_failed_more: bool) -> str:
+def weigh(outcome: str, failures: str, balance: int) -> str:
     """The decision table: the trained-run outcome and the failure-rate outcome give the verdict.
 
     - fails more often (shown): "better when it trains, less reliable" if ahead, else not supported;
     - fails less often (shown): supported unless behind when trained (then inconclusive);
     - otherwise the trained-run outcome decides (ahead: supported; behind or within the minimum: not
-      supported; undecided or no test: inconclusive), except that "ahead" with more failed runs
-      observed reads "supported when it trains; not shown to be as reliable", and "within the
-      minimum" with fewer failed runs observed stays inconclusive.
+      supported; undecided or no test: inconclusive), except that "ahead" with a larger share of failed
+      runs observed reads "supported when it trains; not shown to be as reliable", and "within the
+      minimum" with a smaller share observed stays inconclusive.
+    `balance`: the sign of (the claimed side's share of failed runs - the other side's).
     """
     if failures == MORE:
         return LESS_RELIABLE if outcome == AHEAD else NOT_SUPPORTED
     if failures == FEWER:
         return INCONCLUSIVE if outcome == BEHIND else SUPPORTED
     verdict = AS_VERDICT.get(outcome, INCONCLUSIVE)
-    if failures == UNSHOWN and verdict == SUPPORTED and better_failed_more:
+    if failures == UNSHOWN and verdict == SUPPORTED and balance > 0:
         return BETTER_WHEN_TRAINED
-    if failures == UNSHOWN and outcome == WITHIN and not better_failed_more:
+    if failures == UNSHOWN and outcome == WITHIN and balance < 0:
         return INCONCLUSIVE
     return verdict
 
@@ -204,8 +205,8 @@ def decide(comparisons: Sequence[Comparison], families: Sequence[Hashable], rule
         )
         tested = not math.isnan(item.p_value)
         outcome = Rule(alpha, alpha, item.measure.min_effect).decide(item.difference, item.p_holm, item.equivalence_p_holm) if tested else NO_TEST
-        better_failed_more = failures.better / max(failures.better_runs, 1) > failures.worse / max(failures.worse_runs, 1)
-        verdict = weigh(outcome, failures.outcome, better_failed_more)
+        shares = failures.better / max(failures.better_runs, 1) - failures.worse / max(failures.worse_runs, 1)
+        verdict = weigh(outcome, failures.outcome, (shares > 0) - (shares < 0))
         found = ()
         if verdict == INCONCLUSIVE and outcome != NO_TEST:
             found = outlooks(item, rules)
