@@ -29,7 +29,7 @@ from stages.reporting.power import AHEAD, AS_VERDICT, BEHIND, INCONCLUSIVE, NOT_
 from stages.reporting.stats import Spread, clip_interval, clopper_pearson, difference_interval, failure_test, holm, mean_difference_test, tost
 
 NO_TEST = "no test"  # the trained-run rule's outcome where a side has fewer than two trained runs
-BETTER_WHEN_TRAINED = "supported when it trains; not shown to be as reliable"
+BETTER_WHEN_TRAINED = "supported when it trains"  # a larger share of its runs failed, not shown to differ
 LESS_RELIABLE = "better when it trains, less reliable"
 MEASURES_DISAGREE = "inconclusive: measures disagree"
 NOT_EVALUATED = "not evaluated"

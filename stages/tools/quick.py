@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     print(git(root, "show", f"{ref}:reports/summary.md"))
     print(
         "\nNext:\n"
-        "  dvc exp show --drop '.*' --keep 'Experiment|.*\\.test_accuracy$'   # each model's test accuracy, beside main's\n"
+        "  dvc exp show --drop '.*' --keep 'Experiment|.*\\.acc$'   # each model's test accuracy (main run), beside main's\n"
         f"  git show {ref}:reports/report.md | less   # its whole report\n"
         f"  dvc exp remove {args.name}   # drop it (the workspace never changed)"
     )
