@@ -69,9 +69,10 @@ def rules_text(rules: ReportParams) -> str:
         "**within the minimum** when the equivalence test (two one-sided Welch tests against plus and minus the minimum effect, Holm-adjusted) "
         "passes. **The verdict**: where the claimed side is shown to fail less often, supported (inconclusive if behind); where it is shown to "
         f'fail more often, "{LESS_RELIABLE}" if ahead, else not supported; otherwise ahead is supported ("{BETTER_WHEN_TRAINED}" where a larger '
-        "share of its runs failed, not shown to differ: not shown to be as reliable), behind or within the minimum not supported (inconclusive if within the minimum with "
-        "a smaller share of failed runs), else **inconclusive**, with outlooks: the simulated chances that this whole rule says supported and not supported "
-        "if the true effect were the one observed, and if it were zero, with the trained runs there are, and the seeds per model the verdict "
+        "share of its runs failed, not shown to differ: not shown to be as reliable), behind or within the minimum not supported "
+        "(inconclusive if within the minimum with a smaller share of failed runs), else **inconclusive**, with outlooks: the simulated "
+        "chances that this whole rule says supported and not supported if the true effect were the one observed, and if it were zero, with "
+        "the trained runs there are, and the seeds per model the verdict "
         f"that effect should lead to needs to reach {rules.power_target:g} (searched up to {rules.power_max_seeds}; {rules.simulations:,} "
         "simulated experiments per count; at a true effect equal to the minimum no number of seeds passes 0.5). A claim of several parts or "
         f'comparisons is not supported if one is, supported if all are, else its weakest qualified "supported", else inconclusive. '
