@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -346,3 +347,30 @@ def test_runs_at_chance_are_named_by_seed_in_the_report_and_counted_in_the_summa
     learned = {name: model_runs for name, model_runs in runs.items() if name not in {"model3", "model2_adam"}}
     none = observations.runs_at_chance(learned, RULES)
     assert wording.at_chance_text(none, seeds, RULES).startswith("No run ended at chance (test accuracy at most 20.00%)")
+
+
+def test_every_committed_verdict_is_what_its_declared_rule_gives() -> None:
+    """reports/claims.json, re-decided from its own parts: each comparison's verdict is the decision table's
+    for its trained-run and failure outcomes, each claim's the combination its declared rule names."""
+    committed = json.loads((Path(__file__).resolve().parents[1] / "reports" / "claims.json").read_text())
+    for spec in claims.CLAIMS:
+        entry = committed[f"claim{spec.number}"]
+        assert entry["says"] == spec.says
+        verdicts = []
+        for key, item in entry.get("comparisons", {}).items():
+            failed, runs = item["failed_runs"], item["runs"]
+            share = failed[0] / runs[0] - failed[1] / runs[1]
+            assert item["verdict"] == decide.weigh(item["trained_outcome"], item["failure_outcome"], (share > 0) - (share < 0)), key
+            verdicts.append(item["verdict"])
+        parts = entry.get("parts", {})
+        if spec.rule == "better":
+            assert entry["verdict"] == decide.combine(verdicts)
+        elif spec.rule == "agree":
+            assert list(parts.values()) == verdicts and entry["verdict"] == decide.agree(verdicts)
+        elif spec.rule in ("stuck", "best"):
+            assert decide.combine(verdicts) == parts["the worst" if spec.rule == "stuck" else "the most accurate"]
+            assert entry["verdict"] == decide.combine(list(parts.values()))
+        else:
+            assert entry["verdict"] == entry["overfitting"]["verdict"]
+            overfits = entry["overfitting"]["combined_p"] < RULES.significance_level
+            assert (entry["verdict"] == SUPPORTED) == overfits

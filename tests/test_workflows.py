@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import yaml
 
 from stages.params.base import read_yaml
 from stages.reporting.decide import BETTER_WHEN_TRAINED, LESS_RELIABLE
-from tests.conftest import ABLATIONS, MODELS, clone_project, dvc, git, ran_stages, run
+from tests.conftest import ABLATIONS, MODELS, REPO, clone_project, dvc, git, project_env, ran_stages, run
 
 
 def per_model(stage: str, *models: str) -> set[str]:
@@ -136,39 +137,6 @@ def test_editing_plot_code_reruns_the_plots(clone: Path) -> None:
     assert ran_stages(dvc("repro", cwd=clone).stdout) - {"report"} == per_model("plot", *MODELS)
 
 
-def test_one_model_change_reruns_that_model_and_branches_compare_it(clone: Path, tmp_path: Path) -> None:
-    git("checkout", "-q", "-b", "slow-adam", cwd=clone)
-    set_param(clone, "models.model1.optimizer.learning_rate", 0.0001)
-    # The variant stages read every model, rerun in a second and, model1 being no ablation's base, rewrite nothing.
-    assert ran_stages(dvc("repro", cwd=clone).stdout) == main_and_replicas("model1") | per_model("variant", *ABLATIONS) | {"report"}
-    git("commit", "-qam", "model1: Adam learning rate 0.0001", cwd=clone)
-
-    diff = json.loads(dvc("metrics", "diff", "main", "--all", "--json", cwd=clone).stdout)
-    compact = diff["reports/metrics.json"]
-    changed = {key for key, change in compact.items() if change["old"] != change["new"]}
-    assert {"model1.acc", "model1.loss"} <= changed
-    # Only model1's numbers and (perhaps) the claims' verdicts move; the evidence is no metric.
-    assert {key.split(".")[0] for key in changed} <= {"model1", "claims"}
-    assert "reports/claims.json" not in diff and "reports/summary.json" not in diff
-    assert all(
-        change["old"] == change["new"]
-        for path, metrics in diff.items()
-        if "model1" not in path and path != "reports/metrics.json"
-        for change in metrics.values()
-    )
-
-    params = json.loads(dvc("params", "diff", "main", "--json", cwd=clone).stdout)
-    assert list(params["params.yaml"]) == ["models.model1.optimizer.learning_rate"]
-    change = params["params.yaml"]["models.model1.optimizer.learning_rate"]
-    assert (change["old"], change["new"]) == (0.001, 0.0001)
-
-    output = tmp_path / "plots-diff"
-    dvc("plots", "diff", "main", "-o", str(output), cwd=clone)
-    page = (output / "index.html").read_text()
-    assert '"main"' in page and "workspace" in page
-    assert any(path.name.startswith("main_") for path in (output / "static").iterdir())
-
-
 def chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if path := shutil.which(name):
@@ -221,6 +189,12 @@ def wait_for_queue(project: Path, count: int) -> None:
     assert status.count("Success") == count, status
 
 
+def readme_exp_show_commands() -> list[list[str]]:
+    """The `dvc exp show` commands of the README's "Compare runs" section, without their comments."""
+    section = (REPO / "README.md").read_text().split("## Compare runs", 1)[1].split("\n## ", 1)[0]
+    return [shlex.split(line.split("  #")[0]) for line in section.splitlines() if line.startswith("dvc exp show")]
+
+
 def compare(project: Path, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "stages", "compare", *arguments], project, check=check)
 
@@ -232,6 +206,9 @@ def test_a_queued_sweep_is_compared_with_the_baseline_and_its_experiments_apply_
     wait_for_queue(clone, 2)
     names = dvc("exp", "list", "--name-only", cwd=clone).stdout.split()
     assert len(names) == 2
+    # Each experiment reran model3's main run and replica and the report; the variants read every model (a second each).
+    for name in names:
+        assert ran_stages(dvc("queue", "logs", name, cwd=clone).stdout) == main_and_replicas("model3") | per_model("variant", *ABLATIONS) | {"report"}
 
     found = json.loads(compare(clone, "main", *names, "--json").stdout)
     # Only model3's declaration differs: 2 candidates x 1 model x 2 measures, one Holm family.
@@ -254,11 +231,40 @@ def test_a_queued_sweep_is_compared_with_the_baseline_and_its_experiments_apply_
     compare(clone, "main", *names, "--plot", str(figure))
     assert figure.read_bytes().startswith(b"\x89PNG")
 
-    # A branch made from an experiment compares like the experiment.
+    # The README's `dvc exp show` commands fit a 160-column terminal, experiments included, no column cut to "…".
+    commands = readme_exp_show_commands()
+    assert len(commands) >= 2
+    for command in commands:
+        shown = subprocess.run(
+            [str(Path(sys.executable).parent / "dvc"), *command[1:], "--no-pager"],
+            cwd=clone,
+            env={**project_env(), "COLUMNS": "160"},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "…" not in shown and max(len(line) for line in shown.splitlines()) <= 160, shown
+        assert all(name in shown for name in names), shown
+
+    # A branch made from an experiment compares like the experiment, and DVC's own diffs move only model3.
     dvc("exp", "branch", names[0], "faster-sgd", cwd=clone)
     by_branch = json.loads(compare(clone, "main", "faster-sgd", "--json").stdout)
     by_name = json.loads(compare(clone, "main", names[0], "--json").stdout)
     assert [item["effect"] for item in by_branch["comparisons"]] == [item["effect"] for item in by_name["comparisons"]]
+    params = json.loads(dvc("params", "diff", "main", "faster-sgd", "--json", cwd=clone).stdout)
+    assert list(params["params.yaml"]) == ["models.model3.optimizer.learning_rate"]
+    diff = json.loads(dvc("metrics", "diff", "main", "faster-sgd", "--all", "--json", cwd=clone).stdout)
+    compact = diff["reports/metrics.json"]
+    changed = {key for key, change in compact.items() if change["old"] != change["new"]}
+    assert {"model3.acc", "model3.loss"} <= changed and {key.split(".")[0] for key in changed} <= {"model3", "claims"}
+    # The evidence is no metric: a model3 edit moves only model3's numbers and, perhaps, the verdicts.
+    assert "reports/claims.json" not in diff and "reports/summary.json" not in diff
+    others = [change for path, metrics in diff.items() if "model3" not in path and path != "reports/metrics.json" for change in metrics.values()]
+    assert others and all(change["old"] == change["new"] for change in others)
+    output = tmp_path / "plots-diff"
+    dvc("plots", "diff", "main", "faster-sgd", "-o", str(output), cwd=clone)
+    page = (output / "index.html").read_text()
+    assert '"main"' in page and '"faster-sgd"' in page
 
     dvc("exp", "apply", names[1], cwd=clone)
     assert ran_stages(dvc("repro", cwd=clone).stdout) == set()
