@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -196,7 +197,10 @@ def draw(inputs: Inputs, found: Results, assets: Path) -> dict[str, Path]:
         title = f"Claim {number}: {label}, every run"
         zoom: list[str] = []
         if number == wording.ZOOMED_CLAIM:  # the claimed best and its closest rival over seeds: the gap the verdict turns on
-            rival = max((name for name in names if name != names[0]), key=lambda name: found.accuracy[name].mean)
+            # The closest rival among the runs that trained; a model none of whose runs trained is nobody's rival.
+            rival = max(
+                (name for name in names if name != names[0]), key=lambda name: -math.inf if math.isnan(found.accuracy[name].mean) else found.accuracy[name].mean
+            )
             zoom = [names[0], rival]
         figure = charts.claim_figure({name: inputs.runs[name] for name in names}, key, found.at_chance, palette, title, label, zoom)
         path = assets / f"claim{number}_{key}.png"

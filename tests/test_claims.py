@@ -374,3 +374,14 @@ def test_every_committed_verdict_is_what_its_declared_rule_gives() -> None:
             assert entry["verdict"] == entry["overfitting"]["verdict"]
             overfits = entry["overfitting"]["combined_p"] < RULES.significance_level
             assert (entry["verdict"] == SUPPORTED) == overfits
+
+
+def test_runs_that_all_failed_give_verdicts_and_text_not_errors() -> None:
+    """A one-epoch slice: every model at chance. Nothing to average, nothing to simulate; the claims still read."""
+    runs = {name: [run(seed, 0.1135, 0.11, one_class=True) for seed in SEEDS] for name in notebook_like()}
+    claim_list = decided(runs)
+    assert [claim.verdict for claim in claim_list][1:] == [INCONCLUSIVE, INCONCLUSIVE, INCONCLUSIVE, INCONCLUSIVE, INCONCLUSIVE]
+    assert claim_list[0].overfitting.signs == () and math.isnan(claim_list[0].overfitting.combined_p)
+    table = wording.claims_table(claim_list, RULES) + wording.seed_table(runs, RULES)
+    assert "no test (no difference in failures possible)" in table and "| model1 | 0, 1, 2, 3, 4 | 5 of 5 (seeds 0, 1, 2, 3, 4) | - |" in table
+    json.dumps(results.claims_json(results_of(claim_list)), allow_nan=False)

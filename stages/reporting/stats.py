@@ -66,7 +66,8 @@ class Spread:
 
     @property
     def mean(self) -> float:
-        return statistics.fmean(self.values)
+        """NaN without values (a model none of whose runs trained)."""
+        return statistics.fmean(self.values) if self.values else math.nan
 
     @property
     def sd(self) -> float:
@@ -75,11 +76,11 @@ class Spread:
 
     @property
     def low(self) -> float:
-        return min(self.values)
+        return min(self.values, default=math.nan)
 
     @property
     def high(self) -> float:
-        return max(self.values)
+        return max(self.values, default=math.nan)
 
 
 def welch_defined(first: Sequence[float], second: Sequence[float]) -> bool:
