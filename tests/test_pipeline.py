@@ -106,9 +106,9 @@ def test_summary_metric_and_table(pipeline_run: Path) -> None:
         # The mean and sd are over the runs that trained; a failed run is counted, not averaged in.
         trained = [accuracy for accuracy in accuracies if accuracy > chance]
         mean = pytest.approx(sum(trained) / len(trained), abs=1e-6) if trained else None
-        assert summary[name]["test_accuracy_mean"] == mean and compact[name]["mean"] == mean, name
+        assert summary[name]["test_accuracy_mean"] == mean and compact[name]["acc_mean"] == mean, name
         sd = pytest.approx(abs(trained[0] - trained[1]) / 2**0.5, abs=1e-6) if len(trained) == 2 else None
-        assert summary[name]["test_accuracy_sd"] == sd and compact[name]["sd"] == sd, name
+        assert summary[name]["test_accuracy_sd"] == sd and compact[name]["acc_sd"] == sd, name
         assert summary[name]["seeds"] == 2
     assert set(compact["claims"]) == {str(number) for number in range(1, 7)}
     for name in ABLATIONS:

@@ -245,8 +245,8 @@ def metrics_json(results: Results, main: Sequence[str]) -> dict[str, object]:
         if name in main:
             entry["acc"] = _number(table[name]["test_accuracy"])
             entry["loss"] = _number(table[name]["test_loss"])
-        entry["mean"] = _number(trained.mean) if trained.values else None
-        entry["sd"] = _number(trained.sd) if len(trained.values) > 1 else None
+        entry["acc_mean"] = _number(trained.mean) if trained.values else None
+        entry["acc_sd"] = _number(trained.sd) if len(trained.values) > 1 else None
         entry["failed"] = len(results.at_chance[name])
         document[name] = entry
     document["claims"] = {str(claim.number): claim.verdict for claim in results.claims}
