@@ -385,3 +385,17 @@ def test_runs_that_all_failed_give_verdicts_and_text_not_errors() -> None:
     table = wording.claims_table(claim_list, RULES) + wording.seed_table(runs, RULES)
     assert "no test (no difference in failures possible)" in table and "| model1 | 0, 1, 2, 3, 4 | 5 of 5 (seeds 0, 1, 2, 3, 4) | - |" in table
     json.dumps(results.claims_json(results_of(claim_list)), allow_nan=False)
+
+
+def test_one_failure_test_per_pair_of_sides_whatever_the_measures() -> None:
+    """Two measures of the same two models share their failed runs: one failure-rate test in the family, not two."""
+    runs = notebook_like()
+    rules = RULES
+    measure = claims.measures(rules)
+    raw = [
+        decide.measure_pair("model2_adam", runs["model3"][:1] + runs["model2_adam"][1:], "model3", runs["model3"], measure[key], rules)
+        for key in ("accuracy", "loss")
+    ]
+    decided_pair = decide.decide(raw, [0, 0], rules)
+    # 1 of 5 against 5 of 5 alone in its family: Holm leaves Boschloo's 0.0137 as it is (two copies would double it).
+    assert [item.failures.p_holm for item in decided_pair] == [pytest.approx(0.013731, abs=1e-6)] * 2

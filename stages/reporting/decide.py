@@ -190,7 +190,12 @@ def decide(comparisons: Sequence[Comparison], families: Sequence[Hashable], rule
     alpha = rules.significance_level
     p_holm, levels = _by_family([item.p_value for item in comparisons], families, alpha)
     equivalence_holm, equivalence_levels = _by_family([item.equivalence_p for item in comparisons], families, alpha)
-    failure_holm, _ = _by_family([item.failures.p_value for item in comparisons], families, alpha)
+    # One failure-rate test per pair of sides in a family, whatever the measures compared: the runs that failed are the same.
+    pairs = list(dict.fromkeys((family, item.better, item.worse) for family, item in zip(families, comparisons, strict=True)))
+    first = {pair: next(item for family, item in zip(families, comparisons, strict=True) if (family, item.better, item.worse) == pair) for pair in pairs}
+    adjusted, _ = _by_family([first[pair].failures.p_value for pair in pairs], [pair[0] for pair in pairs], alpha)
+    by_pair = dict(zip(pairs, adjusted, strict=True))
+    failure_holm = [by_pair[(family, item.better, item.worse)] for family, item in zip(families, comparisons, strict=True)]
     decided = []
     for index, item in enumerate(comparisons):
         failures = dataclasses.replace(item.failures, p_holm=failure_holm[index])
