@@ -86,13 +86,16 @@ def read_at(commit: str, path: str, side: str) -> str:
     return shown.stdout
 
 
-def declarations(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Every model's and ablation's declaration; an ablation's includes its base's, so editing Model 2 changes Model 2's ablations too."""
-    models = dict(params.get("models") or {})
-    ablations = (params.get("ablations") or {}).get("models") or {}
-    found = {name: {"model": spec} for name, spec in models.items()}
+def declarations(side: Side) -> dict[str, Any]:
+    """Every model's and ablation's declaration on a side. An ablation's is the model its variant stage
+    resolved (`reports/variants/<name>.json`: the base with the one change), so a base edit its change
+    overrides (Model 2's learning rate, for the ablation that swaps in Adam) is no difference."""
+    models = dict(side.params.get("models") or {})
+    ablations = (side.params.get("ablations") or {}).get("models") or {}
+    found: dict[str, Any] = {name: {"model": spec} for name, spec in models.items()}
     for name, spec in ablations.items():
-        found[name] = {"ablation": spec, "base": models.get((spec or {}).get("base"))}
+        resolved = git("show", f"{side.commit}:reports/variants/{name}.json")
+        found[name] = {"variant": json.loads(resolved.stdout)} if resolved.returncode == 0 else {"ablation": spec, "base": models.get((spec or {}).get("base"))}
     return found
 
 
@@ -143,16 +146,17 @@ def check_shared(baseline: Side, candidate: Side) -> None:
 
 
 def chosen_models(baseline: Side, candidates: Sequence[Side], named: Sequence[str]) -> list[str]:
-    before = declarations(baseline.params)
+    before = declarations(baseline)
     if named:
         for side in (baseline, *candidates):
-            missing = [name for name in named if name not in declarations(side.params)]
+            declared = declarations(side)
+            missing = [name for name in named if name not in declared]
             if missing:
-                raise StageError(f"compare: {side.name} declares no model or ablation {missing[0]!r}; it has {', '.join(declarations(side.params))}")
+                raise StageError(f"compare: {side.name} declares no model or ablation {missing[0]!r}; it has {', '.join(declared)}")
         return list(named)
     found: list[str] = []
     for side in candidates:
-        after = declarations(side.params)
+        after = declarations(side)
         found += [name for name in after if name in before and before[name] != after[name] and name not in found]
     if not found:
         names = ", ".join(side.name for side in candidates)
