@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -109,6 +110,32 @@ def seeds_of(params: Mapping[str, Any], name: str) -> list[tuple[str, int]]:
     return [(f"reports/ablations/{name}/seed-{seed}/metrics.json", int(seed)) for seed in (params.get("ablations") or {}).get("seeds", [])]
 
 
+def check_current(side: Side, name: str) -> None:
+    """The side's results for `name` are from its own declaration: every run's stage in its dvc.lock was
+    locked with the model's params as the side declares them (an ablation: with its variant file as
+    committed). A params edit committed without `dvc repro` would otherwise be compared on the old runs."""
+    lock = read_yaml(read_at(side.commit, "dvc.lock", side.name)).get("stages") or {}
+    params = side.params
+    if name in (params.get("models") or {}):
+        stages = [f"train@{name}", *(f"replica@{name}-{seed}" for seed in (params.get("replicas") or {}).get("seeds", []))]
+        for stage in stages:
+            if stage not in lock:
+                raise StageError(f"compare: {side.name} has no per-seed results for {name}: {stage} is not in its dvc.lock (run dvc repro there)")
+            locked = (lock[stage].get("params") or {}).get("params.yaml") or {}
+            if locked.get(f"models.{name}") != params["models"][name]:
+                raise StageError(f"compare: {side.name}'s results for {name} are not from its params.yaml ({stage} in its dvc.lock differs; run dvc repro)")
+        return
+    variant = read_at(side.commit, f"reports/variants/{name}.json", side.name)
+    digest = hashlib.md5(variant.encode()).hexdigest()
+    for seed in (params.get("ablations") or {}).get("seeds", []):
+        stage = f"ablation@{name}-{seed}"
+        if stage not in lock:
+            raise StageError(f"compare: {side.name} has no per-seed results for {name}: {stage} is not in its dvc.lock (run dvc repro there)")
+        deps = {dep["path"]: dep.get("md5") for dep in lock[stage].get("deps", [])}
+        if deps.get(f"reports/variants/{name}.json") != digest:
+            raise StageError(f"compare: {side.name}'s results for {name} are not from its declaration ({stage} in its dvc.lock differs; run dvc repro)")
+
+
 def load_results(side: Side, name: str) -> list[Result]:
     found = []
     for path, seed in seeds_of(side.params, name):
@@ -181,6 +208,9 @@ def compare(baseline: Side, candidates: Sequence[Side], named: Sequence[str]) ->
         check_shared(baseline, side)
     rules = current_rules()
     models = chosen_models(baseline, candidates, named)
+    for side in (baseline, *candidates):
+        for name in models:
+            check_current(side, name)
     runs = {(side.name, name): load_results(side, name) for side in (baseline, *candidates) for name in models}
     known = measures(rules)
     raw = [

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stages import compare as stages_compare
 from stages.params.base import read_yaml
 from stages.reporting.decide import BETTER_WHEN_TRAINED, LESS_RELIABLE
 from tests.conftest import ABLATIONS, MODELS, REPO, clone_project, dvc, git, project_env, ran_stages, run
@@ -273,7 +274,7 @@ def test_a_queued_sweep_is_compared_with_the_baseline_and_its_experiments_apply_
     assert untracked == []
 
 
-def test_compare_refuses_bad_input_in_one_line_and_writes_nothing(clone: Path, tmp_path: Path) -> None:
+def test_compare_refuses_bad_input_in_one_line_and_writes_nothing(clone: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     figure = tmp_path / "never.png"
 
     def refused(*arguments: str) -> str:
@@ -290,20 +291,28 @@ def test_compare_refuses_bad_input_in_one_line_and_writes_nothing(clone: Path, t
     set_param(clone, "train.epochs", 2)
     git("commit", "-qam", "two epochs", cwd=clone)
     assert "differ in `train` (train.epochs: 1 vs 2)" in refused("main", "two-epochs")
-    # A model edit whose runs were never made: no per-seed results on that side.
+    # A seed added and never run: no per-seed results on that side.
     git("checkout", "-q", "main", cwd=clone)
     git("checkout", "-q", "-b", "unrun", cwd=clone)
-    set_param(clone, "models.model3.optimizer.learning_rate", 0.2)
     set_param(clone, "replicas.seeds", [1, 2])
-    git("commit", "-qam", "model3 edited, a seed added, nothing run", cwd=clone)
-    assert "unrun has no per-seed results for model3: reports/replicas/model3/seed-2/metrics.json is not in" in refused("main", "unrun")
-    assert "declares no model or ablation 'model9'" in refused("main", "unrun", "--model", "model9")
-    # Model 2's learning rate is no difference to the ablation that swaps in Adam (its variant, as resolved, is the same).
+    git("commit", "-qam", "a seed added, nothing run", cwd=clone)
+    assert "unrun has no per-seed results for model3: replica@model3-2 is not in its dvc.lock" in refused("main", "unrun", "--model", "model3")
+    # A model edit committed without its runs: the results on that side are not its params'.
+    git("checkout", "-q", "main", cwd=clone)
+    git("checkout", "-q", "-b", "stale", cwd=clone)
+    set_param(clone, "models.model3.optimizer.learning_rate", 0.2)
+    git("commit", "-qam", "model3 edited, not run", cwd=clone)
+    assert "stale's results for model3 are not from its params.yaml (train@model3 in its dvc.lock differs" in refused("main", "stale")
+    assert "declares no model or ablation 'model9'" in refused("main", "stale", "--model", "model9")
+    # Model 2's learning rate is no difference to the ablation that swaps in Adam (its variant, as resolved, is the same):
+    # only model2 is named, and its results on that side are not its params'.
     git("checkout", "-q", "main", cwd=clone)
     git("checkout", "-q", "-b", "adadelta-edit", cwd=clone)
     set_param(clone, "models.model2.optimizer.learning_rate", 0.5)
     git("commit", "-qam", "model2's learning rate, not run", cwd=clone)
-    assert json.loads(compare(clone, "main", "adadelta-edit", "--json").stdout)["models"] == ["model2"]
+    assert "adadelta-edit's results for model2 are not from its params.yaml" in refused("main", "adadelta-edit")
+    monkeypatch.chdir(clone)
+    assert stages_compare.chosen_models(stages_compare.resolve("main"), [stages_compare.resolve("adadelta-edit")], []) == ["model2"]
 
 
 def test_one_params_edit_adds_a_model_with_its_stages_report_rows_and_figures(clone: Path) -> None:
