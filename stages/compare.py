@@ -378,22 +378,32 @@ def plot(found: Found, path: Path, chance: float) -> None:
     import matplotlib.pyplot as plt
 
     sides = [found.baseline, *found.candidates]
-    figure, axes = plt.subplots(1, len(found.models), figsize=(5.2 * len(found.models), 3.6), squeeze=False)
+    # A sweep over orders of magnitude (learning rates) is read on a log axis.
+    logarithmic = min(values) > 0 and max(values) / min(values) >= 10
+    figure, axes = plt.subplots(1, len(found.models), figsize=(5.6 * len(found.models), 3.8), squeeze=False)
     for axis, name in zip(axes[0], found.models, strict=True):
         for side, value in zip(sides, values, strict=True):
             runs = found.runs[(side.name, name)]
             trained = [100 * run.test_accuracy for run in runs if not has_failed(run, chance)]
             failed = [100 * run.test_accuracy for run in runs if has_failed(run, chance)]
             colour = "#444444" if side is found.baseline else "#1f77b4"
-            axis.scatter([value] * len(trained), trained, s=22, color=colour, alpha=0.8, zorder=3)
-            axis.scatter([value] * len(failed), failed, s=40, marker="x", color="#d62728", zorder=3)
+            label = "baseline" if side is found.baseline else "candidates"
+            axis.scatter([value] * len(trained), trained, s=24, color=colour, alpha=0.8, zorder=3, label=f"{label}: a trained run" if trained else None)
+            axis.scatter([value] * len(failed), failed, s=44, marker="x", color="#d62728", zorder=3, label="a failed run" if failed else None)
             if trained:
-                axis.plot([value - 0.02 * max(values), value + 0.02 * max(values)], [sum(trained) / len(trained)] * 2, color=colour, linewidth=2)
+                span = (value / 1.12, value * 1.12) if logarithmic else (value - 0.02 * max(values), value + 0.02 * max(values))
+                axis.plot(span, [sum(trained) / len(trained)] * 2, color=colour, linewidth=2)
+        if logarithmic:
+            axis.set_xscale("log")
+        axis.set_xticks(sorted(set(values)), [f"{value:g}" for value in sorted(set(values))])
+        axis.minorticks_off()
         axis.set_xlabel(key)
         axis.set_ylabel("test accuracy (%)")
-        axis.set_title(f"{name}: every seed a point; x = failed run (at most {100 * chance:g}%)", fontsize=9)
-        axis.set_xticks(sorted(set(values)))
+        axis.set_title(f"{name}: each seed a point, bars the trained runs' mean; x: failed (at most {100 * chance:g}%)", fontsize=9)
         axis.grid(alpha=0.3)
+        handles, labels = axis.get_legend_handles_labels()
+        unique = dict(zip(labels, handles, strict=True))
+        axis.legend(unique.values(), unique.keys(), fontsize=8, loc="best")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(suffix=".png", dir=path.parent)
