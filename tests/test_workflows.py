@@ -58,13 +58,11 @@ def test_repro_after_a_full_run_does_nothing(clone: Path) -> None:
     assert "Data and pipelines are up to date" in result.stdout
 
 
-def test_adding_a_seed_runs_only_that_seed_and_the_report(clone: Path) -> None:
+def test_adding_a_seed_makes_only_that_seed_and_the_report_stale(clone: Path) -> None:
+    # Six slice trainings to run it: `dvc status` says what DVC would rerun, which is what dvc.yaml's deps decide.
     set_param(clone, "replicas.seeds", [1, 2])
     set_param(clone, "ablations.seeds", [0, 1, 2])
-    ran = ran_stages(dvc("repro", cwd=clone).stdout)
-    assert ran == {f"replica@{model}-2" for model in MODELS} | {"ablation@model4_glorot-2", "ablation@model2_adam-2", "report"}
-    summary = json.loads((clone / "reports/summary.json").read_text())
-    assert {summary[name]["seeds"] for name in summary} == {3}
+    assert stale(clone) == {f"replica@{model}-2" for model in MODELS} | {"ablation@model4_glorot-2", "ablation@model2_adam-2", "report"}
 
 
 def test_report_rules_rerun_only_the_report(clone: Path) -> None:
