@@ -263,7 +263,7 @@ def rows(found: Found, chance: float) -> list[list[str]]:
                 failures = item.failures
                 failed = f"{failures.better}/{failures.better_runs} vs {failures.worse}/{failures.worse_runs}"
                 if not math.isnan(failures.p_value):
-                    failed += f", p {format_p(failures.p_value)}"
+                    failed += f", p {format_p(failures.p_value)} ({format_p(failures.p_holm)})"
                 table.append(
                     [
                         side.name,
@@ -280,7 +280,7 @@ def rows(found: Found, chance: float) -> list[list[str]]:
     return table
 
 
-HEADER = ["candidate", "model", "measure", "baseline (n)", "candidate (n)", "its advantage (95% CI)", "p (Holm)", "failed runs", "better?"]
+HEADER = ["candidate", "model", "measure", "baseline (n)", "candidate (n)", "its advantage (95% CI)", "p (Holm)", "failed runs, p (Holm)", "better?"]
 
 
 def model_column(found: Found) -> list[str]:
@@ -296,7 +296,7 @@ def outlook_lines(found: Found) -> list[str]:
         scale, unit = (100, " points") if item.measure.unit == "points" else (1, "")
         parts = []
         for outlook in item.outlooks[1:] if item.outlooks[0].effect == 0 else item.outlooks:
-            at = "zero" if outlook.effect == 0 else f"{scale * outlook.effect:+.4g}{unit}"
+            at = "zero" if outlook.effect == 0 else f"{scale * outlook.effect:+.{2 if unit else 4}f}{unit}"
             needed = f"{outlook.seeds_needed} seeds a side make it {outlook.target:g} likely" if outlook.seeds_needed else f"not within {outlook.most} seeds"
             chances = f"supported {outlook.supported:.2f}, not supported {outlook.not_supported:.2f}"
             parts.append(f"if the true effect were {at}: {chances} ({outlook.verdict}: {needed})")
@@ -384,12 +384,25 @@ def plot(found: Found, path: Path, chance: float) -> None:
     for axis, name in zip(axes[0], found.models, strict=True):
         for side, value in zip(sides, values, strict=True):
             runs = found.runs[(side.name, name)]
+            # Each seed a little apart, so that runs with the same accuracy (failed runs at chance) stay visible.
+            offsets = [(index - (len(runs) - 1) / 2) * 0.05 for index in range(len(runs))]
+            where = [value * (1 + offset) if logarithmic else value + offset * max(values) for offset in offsets]
+            trained_at = [position for position, run in zip(where, runs, strict=True) if not has_failed(run, chance)]
+            failed_at = [position for position, run in zip(where, runs, strict=True) if has_failed(run, chance)]
             trained = [100 * run.test_accuracy for run in runs if not has_failed(run, chance)]
             failed = [100 * run.test_accuracy for run in runs if has_failed(run, chance)]
             colour = "#444444" if side is found.baseline else "#1f77b4"
             label = "baseline" if side is found.baseline else "candidates"
-            axis.scatter([value] * len(trained), trained, s=24, color=colour, alpha=0.8, zorder=3, label=f"{label}: a trained run" if trained else None)
-            axis.scatter([value] * len(failed), failed, s=44, marker="x", color="#d62728", zorder=3, label="a failed run" if failed else None)
+            axis.scatter(trained_at, trained, s=24, color=colour, alpha=0.8, zorder=3, label=f"{label}: a trained run" if trained else None)
+            axis.scatter(
+                failed_at,
+                failed,
+                s=44,
+                marker="x",
+                color="#d62728",
+                zorder=3,
+                label=f"a failed run (at most {100 * chance:g}%)" if failed else None,
+            )
             if trained:
                 span = (value / 1.12, value * 1.12) if logarithmic else (value - 0.02 * max(values), value + 0.02 * max(values))
                 axis.plot(span, [sum(trained) / len(trained)] * 2, color=colour, linewidth=2)
@@ -399,7 +412,8 @@ def plot(found: Found, path: Path, chance: float) -> None:
         axis.minorticks_off()
         axis.set_xlabel(key)
         axis.set_ylabel("test accuracy (%)")
-        axis.set_title(f"{name}: each seed a point, bars the trained runs' mean; x: failed (at most {100 * chance:g}%)", fontsize=9)
+        axis.set_title(f"{name}: test accuracy of every seed; bar: the trained runs' mean", fontsize=9)
+        axis.set_ylim(0, 101)
         axis.grid(alpha=0.3)
         handles, labels = axis.get_legend_handles_labels()
         unique = dict(zip(labels, handles, strict=True))
