@@ -37,7 +37,7 @@ from stages.reporting import results
 from stages.reporting.claims import measures
 from stages.reporting.decide import Comparison, decide, has_failed, measure_pair
 from stages.reporting.power import INCONCLUSIVE
-from stages.reporting.stats import format_p
+from stages.reporting.stats import Spread, format_p
 
 MEASURES = ("accuracy", "loss")
 # The sections both sides must share: a comparison across other data or training settings is not one change.
@@ -110,11 +110,10 @@ def seeds_of(params: Mapping[str, Any], name: str) -> list[tuple[str, int]]:
     return [(f"reports/ablations/{name}/seed-{seed}/metrics.json", int(seed)) for seed in (params.get("ablations") or {}).get("seeds", [])]
 
 
-def check_current(side: Side, name: str) -> None:
+def check_current(side: Side, lock: Mapping[str, Any], name: str) -> None:
     """The side's results for `name` are from its own declaration: every run's stage in its dvc.lock was
     locked with the model's params as the side declares them (an ablation: with its variant file as
     committed). A params edit committed without `dvc repro` would otherwise be compared on the old runs."""
-    lock = read_yaml(read_at(side.commit, "dvc.lock", side.name)).get("stages") or {}
     params = side.params
     if name in (params.get("models") or {}):
         stages = [f"train@{name}", *(f"replica@{name}-{seed}" for seed in (params.get("replicas") or {}).get("seeds", []))]
@@ -200,7 +199,7 @@ class Found:
     models: tuple[str, ...]
     runs: Mapping[tuple[str, str], list[Result]]  # (side name, model) -> runs
     comparisons: tuple[Comparison, ...]
-    level: float
+    rules: ReportParams  # the rules it was decided by
 
 
 def compare(baseline: Side, candidates: Sequence[Side], named: Sequence[str]) -> Found:
@@ -209,8 +208,9 @@ def compare(baseline: Side, candidates: Sequence[Side], named: Sequence[str]) ->
     rules = current_rules()
     models = chosen_models(baseline, candidates, named)
     for side in (baseline, *candidates):
+        lock = read_yaml(read_at(side.commit, "dvc.lock", side.name)).get("stages") or {}  # `lock`: its stages, read once a side
         for name in models:
-            check_current(side, name)
+            check_current(side, lock, name)
     runs = {(side.name, name): load_results(side, name) for side in (baseline, *candidates) for name in models}
     known = measures(rules)
     raw = [
@@ -221,7 +221,7 @@ def compare(baseline: Side, candidates: Sequence[Side], named: Sequence[str]) ->
     ]
     # One Holm family: everything this command compares.
     decided = decide(raw, [0] * len(raw), rules)
-    return Found(baseline, tuple(candidates), tuple(models), runs, tuple(decided), rules.significance_level)
+    return Found(baseline, tuple(candidates), tuple(models), runs, tuple(decided), rules)
 
 
 def current_rules() -> ReportParams:
@@ -233,13 +233,12 @@ def current_rules() -> ReportParams:
 
 
 def _side(runs: Sequence[Result], measure: str, chance: float) -> str:
-    values = [getattr(run, measure) for run in runs if not has_failed(run, chance)]
+    trained = Spread(tuple(getattr(run, measure) for run in runs if not has_failed(run, chance)))
     scale, digits = (100, 2) if measure == "test_accuracy" else (1, 4)
-    if not values:
+    if not trained.values:
         return "none trained"
-    mean = sum(values) / len(values)
-    sd = "" if len(values) < 2 else f" ± {scale * math.sqrt(sum((value - mean) ** 2 for value in values) / (len(values) - 1)):.{digits}f}"
-    return f"{scale * mean:.{digits}f}{sd} ({len(values)})"
+    sd = "" if len(trained.values) < 2 else f" ± {scale * trained.sd:.{digits}f}"
+    return f"{scale * trained.mean:.{digits}f}{sd} ({len(trained.values)})"
 
 
 def _difference(item: Comparison) -> str:
@@ -250,8 +249,9 @@ def _difference(item: Comparison) -> str:
     return f"{scale * item.difference:+.{digits}f} ({scale * low:+.{digits}f} to {scale * high:+.{digits}f})"
 
 
-def rows(found: Found, chance: float) -> list[list[str]]:
+def rows(found: Found) -> list[list[str]]:
     """One row per candidate, model and measure: the two sides, the candidate's advantage with its interval, p and Holm p, failures, verdict."""
+    chance = found.rules.chance_accuracy
     table = []
     index = 0
     for side in found.candidates:
@@ -308,13 +308,13 @@ def header_line(found: Found) -> str:
     tests = len(found.comparisons)
     return (
         f"Is {', '.join(side.name for side in found.candidates)} better than {found.baseline.name}? "
-        f"{', '.join(found.models)}: test accuracy and test loss over each side's seeds; Holm over {tests} tests at {found.level:g}; "
+        f"{', '.join(found.models)}: test accuracy and test loss over each side's seeds; Holm over {tests} tests at {found.rules.significance_level:g}; "
         "rules: params.yaml report (docs/statistics.md)."
     )
 
 
-def terminal(found: Found, chance: float) -> str:
-    table = [HEADER, *rows(found, chance)]
+def terminal(found: Found) -> str:
+    table = [HEADER, *rows(found)]
     widths = [max(len(row[column]) for row in table) for column in range(len(HEADER))]
     lines = [header_line(found), ""]
     for number, row in enumerate(table):
@@ -327,9 +327,9 @@ def terminal(found: Found, chance: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown(found: Found, chance: float) -> str:
+def markdown(found: Found) -> str:
     lines = [f"**{header_line(found)}**", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows(found, chance)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows(found)]
     outlooks = outlook_lines(found)
     if outlooks:
         lines += ["", "Inconclusive, simulated with the same rule at the trained runs' spreads:", "", *(f"- {line}" for line in outlooks)]
@@ -369,9 +369,10 @@ def swept(found: Found) -> tuple[str, list[float]]:
     return key, [float(base), *(float(value) for _, value in keys)]
 
 
-def plot(found: Found, path: Path, chance: float) -> None:
+def plot(found: Found, path: Path) -> None:
     """The metric against the swept value: every seed a point, failed runs as crosses at their accuracy."""
     key, values = swept(found)
+    chance = found.rules.chance_accuracy
     import matplotlib
 
     matplotlib.use("Agg")
@@ -444,9 +445,8 @@ def main(argv: list[str]) -> None:
     baseline = resolve(args.baseline)
     candidates = [resolve(name) for name in args.candidates]
     found = compare(baseline, candidates, args.model)
-    chance = current_rules().chance_accuracy
     if args.plot:
         swept(found)  # refuse before anything is printed or written
-    sys.stdout.write(as_json(found) if args.json else markdown(found, chance) if args.md else terminal(found, chance))
+    sys.stdout.write(as_json(found) if args.json else markdown(found) if args.md else terminal(found))
     if args.plot:
-        plot(found, args.plot, chance)
+        plot(found, args.plot)

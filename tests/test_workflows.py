@@ -285,30 +285,28 @@ def test_compare_refuses_bad_input_in_one_line_and_writes_nothing(clone: Path, t
 
     assert "no git revision, branch or DVC experiment named 'no-such-run'" in refused("main", "no-such-run")
     assert "declare the same models and ablations: nothing to compare" in refused("main", "main")
+
+    def branch(name: str, message: str, **settings: object) -> None:
+        """A branch off main with `settings` (dotted keys, `.` as `__`) committed and nothing run."""
+        git("checkout", "-q", "main", cwd=clone)
+        git("checkout", "-q", "-b", name, cwd=clone)
+        for dotted, value in settings.items():
+            set_param(clone, dotted.replace("__", "."), value)
+        git("commit", "-qam", message, cwd=clone)
+
     # Other training settings on one side: not one change.
-    git("checkout", "-q", "-b", "two-epochs", cwd=clone)
-    set_param(clone, "train.epochs", 2)
-    git("commit", "-qam", "two epochs", cwd=clone)
+    branch("two-epochs", "two epochs", train__epochs=2)
     assert "differ in `train` (train.epochs: 1 vs 2)" in refused("main", "two-epochs")
     # A seed added and never run: no per-seed results on that side.
-    git("checkout", "-q", "main", cwd=clone)
-    git("checkout", "-q", "-b", "unrun", cwd=clone)
-    set_param(clone, "replicas.seeds", [1, 2])
-    git("commit", "-qam", "a seed added, nothing run", cwd=clone)
+    branch("unrun", "a seed added, nothing run", replicas__seeds=[1, 2])
     assert "unrun has no per-seed results for model3: replica@model3-2 is not in its dvc.lock" in refused("main", "unrun", "--model", "model3")
     # A model edit committed without its runs: the results on that side are not its params'.
-    git("checkout", "-q", "main", cwd=clone)
-    git("checkout", "-q", "-b", "stale", cwd=clone)
-    set_param(clone, "models.model3.optimizer.learning_rate", 0.2)
-    git("commit", "-qam", "model3 edited, not run", cwd=clone)
+    branch("stale", "model3 edited, not run", models__model3__optimizer__learning_rate=0.2)
     assert "stale's results for model3 are not from its params.yaml (train@model3 in its dvc.lock differs" in refused("main", "stale")
     assert "declares no model or ablation 'model9'" in refused("main", "stale", "--model", "model9")
     # Model 2's learning rate is no difference to the ablation that swaps in Adam (its variant, as resolved, is the same):
     # only model2 is named, and its results on that side are not its params'.
-    git("checkout", "-q", "main", cwd=clone)
-    git("checkout", "-q", "-b", "adadelta-edit", cwd=clone)
-    set_param(clone, "models.model2.optimizer.learning_rate", 0.5)
-    git("commit", "-qam", "model2's learning rate, not run", cwd=clone)
+    branch("adadelta-edit", "model2's learning rate, not run", models__model2__optimizer__learning_rate=0.5)
     assert "adadelta-edit's results for model2 are not from its params.yaml" in refused("main", "adadelta-edit")
     monkeypatch.chdir(clone)
     assert stages_compare.chosen_models(stages_compare.resolve("main"), [stages_compare.resolve("adadelta-edit")], []) == ["model2"]

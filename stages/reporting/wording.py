@@ -18,7 +18,7 @@ from stages.params.training import ModelSpec
 from stages.reporting import observations as facts
 from stages.reporting import summary
 from stages.reporting.claims import Claim, OverfitFacts, Run, spread
-from stages.reporting.decide import BETTER_WHEN_TRAINED, INCONCLUSIVE, LESS_RELIABLE, MEASURES_DISAGREE, Comparison, Failures
+from stages.reporting.decide import BETTER_WHEN_TRAINED, INCONCLUSIVE, LESS_RELIABLE, MEASURES_DISAGREE, Comparison, Failures, has_failed
 from stages.reporting.overfit import Sign
 from stages.reporting.power import Outlook
 from stages.reporting.results import Inputs, Results
@@ -231,8 +231,8 @@ def seed_table(runs: Mapping[str, Sequence[Run]], rules: ReportParams) -> str:
         "|---|---|--:|--:|--:|--:|--:|",
     ]
     for name, model_runs in runs.items():
-        trained = [run for run in model_runs if run.test_accuracy > rules.chance_accuracy]
-        failed = [run.seed for run in model_runs if run.test_accuracy <= rules.chance_accuracy]
+        trained = [run for run in model_runs if not has_failed(run, rules.chance_accuracy)]
+        failed = [run.seed for run in model_runs if has_failed(run, rules.chance_accuracy)]
         epochs = [run.epochs_to(rules.convergence_accuracy) for run in model_runs]
         reached = [epoch for epoch in epochs if not math.isinf(epoch)]
         listed = _epochs(epochs) + ("" if len(reached) == len(epochs) else f" ({len(reached)} of {len(epochs)} reached it)")
